@@ -1,0 +1,359 @@
+"""The control plane: create, inspect and control instances. The API and CLI speak through it.
+
+Every method returns plain dicts in the HTTP API's JSON shape and raises the ClientError tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+
+from durable import keys, records, validation
+from durable.errors import (
+    FailedStepNotRetryableError,
+    InstanceNotErroredError,
+    InstanceNotFoundError,
+    InstanceTerminalError,
+    StoreUnavailableError,
+    ValidationError,
+    WorkflowNotFoundError,
+)
+from durable.history import read_history
+from durable.runner import Engine
+from durable.settings import Settings
+from durable.store import Ref, Store, decode, pairs, ref_from_job_id
+from durable.types import JSONDict, StepStatus, StepType
+from durable.workflow import Registry, RegistryLike, Workflow, as_registry
+
+BATCH_LIMIT = 1000
+
+
+@contextlib.asynccontextmanager
+async def _store_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except (ConnectionError, TimeoutError, BusyLoadingError, OSError) as exc:
+        raise StoreUnavailableError() from exc
+
+
+def connect(settings: Settings) -> Redis:
+    return Redis.from_url(  # type: ignore[no-any-return]
+        settings.redis_url,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        health_check_interval=15,
+    )
+
+
+class Client:
+    def __init__(
+        self,
+        workflows: RegistryLike,
+        settings: Settings | None = None,
+        *,
+        redis: Redis | None = None,
+    ) -> None:
+        self.registry: Registry = as_registry(workflows)
+        self.settings = settings or Settings.from_env()
+        self._owns_redis = redis is None
+        self.redis = redis if redis is not None else connect(self.settings)
+        self.store = Store(self.redis, self.settings)
+        self._engine: Engine | None = None
+
+    async def aclose(self) -> None:
+        if self._owns_redis:
+            await self.redis.aclose()
+
+    async def ping(self) -> None:
+        async with _store_errors():
+            await self.redis.ping()
+
+    def list_workflows(self) -> list[JSONDict]:
+        return [{"name": name} for name in self.registry]
+
+    def _workflow(self, name: str) -> Workflow:
+        try:
+            return self.registry[name]
+        except KeyError:
+            raise WorkflowNotFoundError(name) from None
+
+    def _ref(self, workflow: str, instance_id: str) -> Ref:
+        self._workflow(workflow)
+        return Ref(workflow, validation.instance_id(instance_id))
+
+    # -- create --------------------------------------------------------------------------------
+
+    def _prepare(self, workflow: Workflow, instance_id: str | None, params: Any) -> tuple[Ref, str]:
+        iid = validation.instance_id(instance_id) if instance_id is not None else _new_id()
+        value = validation.params(workflow, params)
+        limit = self.settings.max_payload_bytes
+        return Ref(workflow.name, iid), validation.sized_json(value, "params", limit)
+
+    async def create(
+        self, workflow: str, *, instance_id: str | None = None, params: Any = None
+    ) -> tuple[JSONDict, bool]:
+        """Create an instance; an existing id returns the existing instance and False."""
+        ref, encoded = self._prepare(self._workflow(workflow), instance_id, params)
+        async with _store_errors():
+            res = await self.store.call("create", ref, encoded)
+        inst = pairs(res[1])
+        return {"id": ref.instance_id, "details": records.details(inst)}, bool(res[0])
+
+    async def create_batch(self, workflow: str, items: list[JSONDict]) -> list[JSONDict]:
+        wf = self._workflow(workflow)
+        if len(items) > BATCH_LIMIT:
+            raise ValidationError(f"a batch holds at most {BATCH_LIMIT} instances")
+        prepared = [self._prepare(wf, item.get("id"), item.get("params")) for item in items]
+        created: list[JSONDict] = []
+        async with _store_errors(), self.redis.pipeline(transaction=False) as pipe:
+            for ref, encoded in prepared:
+                await self.store.call_in(pipe, "create", ref, encoded)
+            results = await pipe.execute()
+        for (ref, _), res in zip(prepared, results, strict=True):
+            if int(res[0]):
+                inst = pairs(decode(res[1]))
+                created.append({"id": ref.instance_id, "details": records.details(inst)})
+        return created
+
+    # -- read ----------------------------------------------------------------------------------
+
+    async def _read(self, ref: Ref) -> tuple[dict[str, str], str]:
+        """The instance fields and the raw record of its current step ('' when none)."""
+        async with _store_errors():
+            res = await self.store.call("read", ref)
+        if not res:
+            raise InstanceNotFoundError(ref.workflow, ref.instance_id)
+        return pairs(res[0]), str(res[1])
+
+    async def get(self, workflow: str, instance_id: str) -> JSONDict:
+        ref = self._ref(workflow, instance_id)
+        inst, raw = await self._read(ref)
+        cur = inst.get("cur")
+        current = records.current_step_to_api(cur, json.loads(raw)) if cur and raw else None
+        return {
+            "id": ref.instance_id,
+            "details": records.details(inst),
+            "meta": records.meta(inst, current),
+        }
+
+    async def list_instances(
+        self,
+        workflow: str,
+        *,
+        status: str | None = None,
+        page_size: int = 25,
+        cursor: str | None = None,
+    ) -> JSONDict:
+        self._workflow(workflow)
+        wanted = validation.status(status)
+        size = validation.page_size(page_size)
+        after = validation.decode_cursor(cursor, ("s", "i"))
+        p = self.settings.prefix
+        index = (
+            keys.status_index_key(p, workflow, wanted)
+            if wanted
+            else keys.workflow_index_key(p, workflow)
+        )
+        async with _store_errors():
+            page, more = await self._index_page(index, size, after)
+            rows = await self._instances(workflow, [iid for iid, _ in page])
+        instances = [
+            {
+                "id": iid,
+                "details": records.details(inst),
+                "params": json.loads(inst.get("params") or "{}"),
+                "createdAt": records.iso(inst.get("created")),
+                "updatedAt": records.iso(inst.get("updated")),
+            }
+            for (iid, _), inst in zip(page, rows, strict=True)
+            if inst
+        ]
+        last = page[-1] if page else None
+        next_cursor = (
+            validation.encode_cursor({"s": last[1], "i": last[0]}) if more and last else None
+        )
+        return {
+            "instances": instances,
+            "nextCursor": next_cursor,
+            "cursor": cursor,
+            "hasNextPage": next_cursor is not None,
+        }
+
+    async def _index_page(
+        self, index: str, size: int, after: dict[str, Any] | None
+    ) -> tuple[list[tuple[str, int]], bool]:
+        """Newest first; keyset pagination on (score, id) so ties never repeat or skip."""
+        top: Any = "+inf" if after is None else int(after["s"])
+        out: list[tuple[str, int]] = []
+        offset = 0
+        while len(out) <= size:
+            batch = await self.redis.zrevrangebyscore(
+                index, top, "-inf", start=offset, num=size + 1, withscores=True
+            )
+            if not batch:
+                break
+            offset += len(batch)
+            for member, score in batch:
+                iid, s = _s(member), int(score)
+                if after is not None and s == int(after["s"]) and iid >= str(after["i"]):
+                    continue
+                out.append((iid, s))
+        return out[:size], len(out) > size
+
+    async def _instances(self, workflow: str, ids: list[str]) -> list[dict[str, str]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for iid in ids:
+                pipe.hgetall(keys.instance_key(self.settings.prefix, workflow, iid))
+            rows = await pipe.execute()
+        return [{_s(k): _s(v) for k, v in row.items()} for row in rows]
+
+    async def history(
+        self,
+        workflow: str,
+        instance_id: str,
+        *,
+        run_number: int | None = None,
+        page_size: int = 25,
+        order: str = "desc",
+        include_logs: bool = False,
+        steps_cursor: str | None = None,
+        events_cursor: str | None = None,
+        logs_cursor: str | None = None,
+    ) -> JSONDict:
+        ref = self._ref(workflow, instance_id)
+        size, direction = validation.page_size(page_size), validation.order(order)
+        inst, _ = await self._read(ref)
+        current = int(inst.get("run", 0))
+        run = current if run_number is None else run_number
+        if isinstance(run, bool) or not isinstance(run, int) or not 0 <= run <= current:
+            raise ValidationError(
+                f"runNumber must be an existing run (0-{current})",
+                [{"path": "runNumber", "message": "no such run"}],
+            )
+        cursors = {"steps": steps_cursor, "events": events_cursor, "logs": logs_cursor}
+        async with _store_errors():
+            return await read_history(
+                self.redis, self.settings.prefix, ref, run, size, direction, include_logs, cursors
+            )
+
+    # -- events and control --------------------------------------------------------------------
+
+    async def send_event(
+        self,
+        workflow: str,
+        instance_id: str,
+        *,
+        type: str,
+        payload: Any = None,
+        event_id: str | None = None,
+    ) -> JSONDict:
+        ref = self._ref(workflow, instance_id)
+        etype = validation.event_type(type)
+        eid = validation.event_id(event_id) if event_id is not None else ""
+        body = validation.sized_json(payload, "event payload", self.settings.max_payload_bytes)
+        head = records.dumps({"id": eid or f"evt_{uuid.uuid4().hex}", "t": etype})[:-1]
+        async with _store_errors():
+            res = await self.store.call("send_event", ref, head, body, eid)
+        self._raise_for(ref, res)
+        before = {"status": res[1], "run": res[2], "output": res[3], "error": res[4]}
+        return {"accepted": True, "status": records.details(before)}
+
+    def _raise_for(self, ref: Ref, res: list[Any]) -> None:
+        if res[0] == "notfound":
+            raise InstanceNotFoundError(ref.workflow, ref.instance_id)
+        if res[0] == "terminal":
+            raise InstanceTerminalError(ref.instance_id, res[1])
+
+    async def _control(self, script: str, workflow: str, instance_id: str) -> None:
+        ref = self._ref(workflow, instance_id)
+        async with _store_errors():
+            res = await self.store.call(script, ref)
+        self._raise_for(ref, res)
+
+    async def pause(self, workflow: str, instance_id: str) -> None:
+        await self._control("pause", workflow, instance_id)
+
+    async def resume(self, workflow: str, instance_id: str) -> None:
+        await self._control("resume", workflow, instance_id)
+
+    async def terminate(self, workflow: str, instance_id: str) -> None:
+        await self._control("terminate", workflow, instance_id)
+
+    async def restart(self, workflow: str, instance_id: str) -> None:
+        await self._control("restart", workflow, instance_id)
+
+    async def retry_failed_step(
+        self, workflow: str, instance_id: str, *, delay_ms: int = 0
+    ) -> JSONDict:
+        ref = self._ref(workflow, instance_id)
+        if isinstance(delay_ms, bool) or not isinstance(delay_ms, int) or delay_ms < 0:
+            raise ValidationError("delayMs must be a non-negative integer of milliseconds")
+        inst, raw = await self._read(ref)
+        if inst["status"] != "errored":
+            raise InstanceNotErroredError(ref.instance_id, inst["status"])
+        key = inst.get("cur") or ""
+        rec = json.loads(raw) if raw else None
+        if (
+            not key
+            or rec is None
+            or rec.get("s") != StepStatus.ERRORED
+            or rec.get("t") != StepType.DO
+        ):
+            raise FailedStepNotRetryableError(
+                "the instance did not fail in a step.do step, so there is no step to retry; "
+                "restart the instance instead"
+            )
+        reopened = {**rec, "s": StepStatus.WAITING, "m": rec.get("a", 1) + 1, "nr": None, "u": None}
+        head = records.encode_step(reopened)[:-1]
+        async with _store_errors():
+            res = await self.store.call("retry_step", ref, key, raw, head, delay_ms)
+        if res[0] == "not_errored":
+            raise InstanceNotErroredError(ref.instance_id, res[1])
+        if res[0] != "ok":
+            raise FailedStepNotRetryableError("the instance changed meanwhile; try again")
+        return {
+            "accepted": True,
+            "instance": {
+                "id": ref.instance_id,
+                "details": {"status": "waiting", "runNumber": int(inst["run"])},
+            },
+            "retry": {
+                "stepKey": key,
+                "attempts": reopened.get("a", 1),
+                "maxAttempts": reopened["m"],
+                "scheduledAt": records.iso(res[2]),
+            },
+        }
+
+    # -- in-process runner ---------------------------------------------------------------------
+
+    async def tick(self, *, max_instances: int = 10, max_steps: int = 100) -> int:
+        """Advance due instances inside this process (for the API's runner tick)."""
+        if self._engine is None:
+            self._engine = Engine(self.store, self.registry)
+        async with _store_errors():
+            await self.store.reap()
+            now = await self.store.redis_time_ms()
+            jobs = await self.store.due_jobs(now, max_instances * 4)
+            processed = 0
+            for job_id in jobs:
+                ref = ref_from_job_id(self.settings.prefix, job_id)
+                if ref is None or processed >= max_instances:
+                    continue
+                if await self._engine.advance(ref, job_id, max_steps=max_steps):
+                    processed += 1
+        return processed
+
+
+def _new_id() -> str:
+    return f"inst_{uuid.uuid4().hex}"
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,72 @@
+"""Durations at the public edge: timedelta, milliseconds, or strings like "15 min"."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timedelta
+
+from durable.errors import InvalidDurationError
+
+_UNITS_MS = {
+    "ms": 1,
+    "millisecond": 1,
+    "milliseconds": 1,
+    "s": 1000,
+    "sec": 1000,
+    "secs": 1000,
+    "second": 1000,
+    "seconds": 1000,
+    "m": 60_000,
+    "min": 60_000,
+    "mins": 60_000,
+    "minute": 60_000,
+    "minutes": 60_000,
+    "h": 3_600_000,
+    "hr": 3_600_000,
+    "hrs": 3_600_000,
+    "hour": 3_600_000,
+    "hours": 3_600_000,
+    "d": 86_400_000,
+    "day": 86_400_000,
+    "days": 86_400_000,
+}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)\s*$")
+
+Duration = timedelta | int | float | str
+
+
+def to_ms(value: Duration) -> int:
+    """Convert a duration to whole milliseconds (rounded); negative values are rejected."""
+    if isinstance(value, bool):
+        raise InvalidDurationError(value, "booleans are not durations")
+    if isinstance(value, timedelta):
+        ms = value.total_seconds() * 1000
+    elif isinstance(value, int | float):
+        ms = float(value)
+    elif isinstance(value, str):
+        ms = _parse(value)
+    else:
+        raise InvalidDurationError(value, f"unsupported type {type(value).__name__}")
+    if math.isnan(ms) or math.isinf(ms):
+        raise InvalidDurationError(value, "not a finite number")
+    if ms < 0:
+        raise InvalidDurationError(value, "durations cannot be negative")
+    return round(ms)
+
+
+def _parse(text: str) -> float:
+    match = _PATTERN.match(text)
+    if not match:
+        raise InvalidDurationError(text)
+    number, unit = match.groups()
+    factor = _UNITS_MS.get(unit.lower()) if unit else 1
+    if factor is None:
+        raise InvalidDurationError(text, f"unknown unit {unit!r}")
+    return float(number) * factor
+
+
+def datetime_to_ms(when: datetime) -> int:
+    if when.tzinfo is None:
+        raise InvalidDurationError(when, "naive datetimes are ambiguous; pass an aware datetime")
+    return round(when.timestamp() * 1000)

@@ -1,0 +1,393 @@
+"""The replay engine: runs a workflow function against its recorded steps.
+
+The replay contract: a recorded step returns its result or re-raises its recorded error; a
+different step type at a recorded key raises NondeterminismError; a cancelled attempt is never
+recorded as a result. Every write carries the lease's fencing token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from durable.clock import Clock
+from durable.durations import Duration, datetime_to_ms, to_ms
+from durable.errors import (
+    InvalidStepError,
+    NondeterminismError,
+    NonRetryableError,
+    StepFailedError,
+    StepLimitError,
+    StepResultError,
+    StepTimeoutError,
+    SuspendExecution,
+    WaitForEventTimeoutError,
+    WorkerLostError,
+    WorkflowError,
+)
+from durable.records import dumps, encode_step, step_head
+from durable.retries import Retries, as_retries
+from durable.settings import Settings
+from durable.step import ReceivedEvent, StepContext
+from durable.store import Ref, Store
+from durable.types import JSONDict, LogLevel, StepStatus, StepType
+from durable.workflow import ID_MAX, valid_name
+
+log = logging.getLogger("durable.engine")
+
+STEP_NAME_MAX = 200
+MAX_WAIT_MS = 365 * 86_400_000
+INLINE_RERUNS = 25
+
+_current_step: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+    "durable_current_step", default=None
+)
+
+
+class LeaseLost(BaseException):
+    """The instance was taken from this worker (terminated, restarted or lease expired)."""
+
+
+def error_name(exc: BaseException) -> str:
+    return exc.name if isinstance(exc, WorkflowError) else type(exc).__name__
+
+
+def error_record(exc: BaseException) -> JSONDict:
+    return {"name": error_name(exc), "message": str(exc) or error_name(exc)}
+
+
+def _takes_context(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return bool(positional) or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    call = getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
+
+
+class Execution:
+    """One pass of a workflow function while this worker holds the instance's lease."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        ref: Ref,
+        fence: str,
+        inst: dict[str, str],
+        steps: dict[str, str],
+        max_steps: int | None = None,
+    ) -> None:
+        self.store = store
+        self.settings: Settings = store.settings
+        self.clock = clock
+        self.ref = ref
+        self.fence = fence
+        self.inst = inst
+        self.run = int(inst["run"])
+        self.recorded: dict[str, JSONDict] = {k: json.loads(v) for k, v in steps.items()}
+        self.next_q = max((r.get("q", 0) for r in self.recorded.values()), default=0) + 1
+        self.counts: dict[str, int] = {}
+        self.dues: list[int] = []
+        self.logs: list[str] = []
+        self.workflow_logs_pending = 0
+        self.workflow_log_index = 0
+        self.workflow_logs_recorded = int(inst.get("logn") or 0)
+        self.nondeterminism: NondeterminismError | None = None
+        self.pause_requested = inst.get("pause") == "1"
+        self.budget = max_steps
+        self.active: set[asyncio.Task[Any]] = set()
+        self.lost = False
+
+    # -- boundaries ----------------------------------------------------------------------------
+
+    def now(self) -> int:
+        return self.clock.now_ms()
+
+    def suspend(self, due: int) -> None:
+        self.dues.append(due)
+        raise SuspendExecution()
+
+    def _claim_key(self, name: str, step_type: StepType) -> str:
+        if not isinstance(name, str) or not 0 < len(name) <= STEP_NAME_MAX or "#" in name:
+            raise InvalidStepError(
+                f"invalid step name {name!r}: 1-{STEP_NAME_MAX} characters, without '#'"
+            )
+        n = self.counts.get(name, 0)
+        self.counts[name] = n + 1
+        key = name if n == 0 else f"{name}#{n}"
+        rec = self.recorded.get(key)
+        if rec is not None and rec.get("t") != step_type:
+            self.nondeterminism = NondeterminismError(key, str(rec.get("t")), step_type.value)
+            raise self.nondeterminism
+        if self.pause_requested or (self.budget is not None and self.budget <= 0):
+            self.suspend(self.now())
+        return key
+
+    def _new_record(self, key: str, name: str, step_type: StepType) -> JSONDict:
+        rec = self.recorded.get(key)
+        if rec is not None:
+            return dict(rec)
+        q, self.next_q = self.next_q, self.next_q + 1
+        now = self.now()
+        return {"s": StepStatus.RUNNING, "n": name, "t": step_type, "q": q, "c": now, "u": now}
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def _take_logs(self) -> tuple[str, int]:
+        lines, count = self.logs, self.workflow_logs_pending
+        self.logs, self.workflow_logs_pending = [], 0
+        return "\n".join(lines), count
+
+    async def save(self, key: str, record: str, mode: str = "commit") -> JSONDict | None:
+        """Write a step record; returns the winning record if another write got there first."""
+        lines, count = self._take_logs()
+        res = await self.store.call(
+            "save_step", self.ref, self.fence, self.run, key, record, mode, lines, count,
+            self.settings.max_steps_per_run,
+        )  # fmt: skip
+        if res[0] == "fenced":
+            self.lost = True
+            raise LeaseLost()
+        if res[0] == "limit":
+            raise StepLimitError(self.settings.max_steps_per_run)
+        if res[0] == "exists":
+            winner: JSONDict = json.loads(res[1])
+            self.recorded[key] = winner
+            return winner
+        if int(res[1]):
+            self.pause_requested = True
+        self.recorded[key] = json.loads(record)
+        return None
+
+    def log(self, level: LogLevel, message: str, data: Any, category: str) -> None:
+        current = _current_step.get()
+        if current is None:
+            index = self.workflow_log_index
+            self.workflow_log_index += 1
+            if index < self.workflow_logs_recorded:
+                return  # written by an earlier pass over the same code
+            self.workflow_logs_pending += 1
+        key, attempt = current if current else (None, None)
+        record = {"k": key, "a": attempt, "l": level, "g": category, "m": str(message)}
+        record["d"] = data
+        record["c"] = self.now()
+        self.logs.append(json.dumps(record, default=str, separators=(",", ":")))
+
+    # -- step.do -------------------------------------------------------------------------------
+
+    async def do(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *,
+        retries: Retries | dict[str, Any] | None,
+        timeout: Duration | None,
+    ) -> Any:
+        policy = as_retries(retries)
+        timeout_ms = to_ms(timeout) if timeout is not None else None
+        key = self._claim_key(name, StepType.DO)
+        rec = self.recorded.get(key)
+        if rec is not None:
+            if rec["s"] == StepStatus.COMPLETED:
+                return rec.get("r")
+            if rec["s"] == StepStatus.ERRORED:
+                raise StepFailedError(rec["e"]["message"], name=rec["e"]["name"])
+            if rec["s"] == StepStatus.WAITING and rec.get("nr", 0) > self.now():
+                self.suspend(rec["nr"])
+        task = asyncio.current_task()
+        if task is not None:
+            self.active.add(task)
+        try:
+            return await self._attempt(key, name, fn, policy, timeout_ms)
+        finally:
+            if task is not None:
+                self.active.discard(task)
+
+    async def _attempt(
+        self,
+        key: str,
+        name: str,
+        fn: Callable[..., Any],
+        policy: Retries,
+        timeout_ms: int | None,
+    ) -> Any:
+        rec = self._new_record(key, name, StepType.DO)
+        interrupted = key in self.recorded and rec["s"] == StepStatus.RUNNING
+        rec["i"] = rec.get("i", 0) + (1 if interrupted else 0)
+        rec["a"] = rec.get("a", 0) if interrupted else rec.get("a", 0) + 1
+        rec["m"] = max(policy.max_attempts, rec.get("m", 0), rec["a"])
+        rec["to"] = timeout_ms
+        rec["s"], rec["u"], rec["nr"] = StepStatus.RUNNING, self.now(), None
+        if rec["i"] >= self.settings.max_interruptions:
+            return await self._fail(key, rec, WorkerLostError(key, rec["i"]))
+        if self.budget is not None:
+            self.budget -= 1
+        started = asyncio.ensure_future(self.save(key, encode_step(rec), "start"))
+        try:
+            value = await self._invoke(key, fn, rec["a"], timeout_ms)
+        except Exception as exc:  # a failed attempt: retry or fail the step
+            await started
+            return await self._failed_attempt(key, rec, policy, exc)
+        except BaseException:
+            started.cancel()
+            raise
+        await started
+        return await self._succeed(key, rec, value)
+
+    async def _invoke(
+        self, key: str, fn: Callable[..., Any], attempt: int, timeout_ms: int | None
+    ) -> Any:
+        iid = self.ref.instance_id
+        ctx = StepContext(attempt, key, iid, f"{self.ref.workflow}/{iid}/{self.run}/{key}")
+        args = (ctx,) if _takes_context(fn) else ()
+        token = _current_step.set((key, attempt))
+        try:
+            call = fn(*args) if _is_async(fn) else asyncio.to_thread(fn, *args)
+            try:
+                result = await asyncio.wait_for(call, timeout_ms / 1000 if timeout_ms else None)
+                if inspect.isawaitable(result):
+                    result = await asyncio.wait_for(
+                        result, timeout_ms / 1000 if timeout_ms else None
+                    )
+            except TimeoutError as exc:
+                raise StepTimeoutError(key, timeout_ms or 0) from exc
+        finally:
+            _current_step.reset(token)
+        return result
+
+    async def _succeed(self, key: str, rec: JSONDict, value: Any) -> Any:
+        try:
+            encoded = dumps(value)
+        except (TypeError, ValueError) as exc:
+            error = StepResultError(f"step {key!r} returned a value that is not JSON: {exc}")
+            return await self._fail(key, rec, error)
+        limit = self.settings.max_payload_bytes
+        if len(encoded.encode()) > limit:
+            error = StepResultError(f"step {key!r} returned {len(encoded)} bytes; limit {limit}")
+            return await self._fail(key, rec, error)
+        rec.update(s=StepStatus.COMPLETED, u=self.now(), e=None)
+        rec.pop("r", None)
+        record = encode_step(rec)[:-1] + ',"r":' + encoded + "}"
+        winner = await self.save(key, record)
+        if winner is not None:
+            return self._replay(winner)
+        self._boundary()
+        return json.loads(encoded)
+
+    def _replay(self, rec: JSONDict) -> Any:
+        if rec["s"] == StepStatus.ERRORED:
+            raise StepFailedError(rec["e"]["message"], name=rec["e"]["name"])
+        return rec.get("r")
+
+    def _boundary(self) -> None:
+        if self.pause_requested:
+            self.suspend(self.now())
+
+    async def _failed_attempt(
+        self, key: str, rec: JSONDict, policy: Retries, exc: Exception
+    ) -> Any:
+        final = isinstance(exc, NonRetryableError | StepResultError) or rec["a"] >= rec["m"]
+        if final:
+            return await self._fail(key, rec, exc)
+        due = self.now() + policy.delay_ms(rec["a"])
+        rec.update(s=StepStatus.WAITING, u=self.now(), e=error_record(exc), nr=due)
+        rec.pop("r", None)
+        winner = await self.save(key, encode_step(rec))
+        if winner is not None:
+            return self._replay(winner)
+        self.suspend(due)
+
+    async def _fail(self, key: str, rec: JSONDict, exc: BaseException) -> Any:
+        rec.update(s=StepStatus.ERRORED, u=self.now(), e=error_record(exc), nr=None)
+        rec.pop("r", None)
+        winner = await self.save(key, encode_step(rec))
+        return self._replay(winner or rec)
+
+    # -- sleeps --------------------------------------------------------------------------------
+
+    async def sleep(self, name: str, duration: Duration) -> None:
+        await self._sleep(name, to_ms(duration), relative=True)
+
+    async def sleep_until(self, name: str, when: datetime | int | float) -> None:
+        if isinstance(when, datetime):
+            target = datetime_to_ms(when)
+        elif isinstance(when, int | float) and not isinstance(when, bool):
+            target = int(when)
+        else:
+            raise InvalidStepError(f"sleep_until needs an aware datetime or epoch ms, got {when!r}")
+        await self._sleep(name, target, relative=False)
+
+    async def _sleep(self, name: str, amount: int, *, relative: bool) -> None:
+        key = self._claim_key(name, StepType.SLEEP)
+        rec = self._new_record(key, name, StepType.SLEEP)
+        if rec["s"] == StepStatus.COMPLETED:
+            return
+        now = self.now()
+        if key not in self.recorded:
+            rec.update(s=StepStatus.WAITING, w=amount + now if relative else amount, a=0, m=1)
+            await self.save(key, encode_step(rec))
+            self.suspend(rec["w"])
+        if now < rec["w"]:
+            self.suspend(rec["w"])
+        rec.update(s=StepStatus.COMPLETED, u=now)
+        await self.save(key, encode_step(rec))
+        self._boundary()
+
+    # -- events --------------------------------------------------------------------------------
+
+    async def wait_for_event(self, name: str, *, type: str, timeout: Duration) -> ReceivedEvent:
+        if not valid_name(type, ID_MAX):
+            raise InvalidStepError(f"invalid event type {type!r}")
+        timeout_ms = to_ms(timeout)
+        if not 0 < timeout_ms <= MAX_WAIT_MS:
+            raise InvalidStepError("wait_for_event timeout must be > 0 and at most 365 days")
+        key = self._claim_key(name, StepType.WAIT_FOR_EVENT)
+        rec = self._new_record(key, name, StepType.WAIT_FOR_EVENT)
+        if rec["s"] == StepStatus.COMPLETED:
+            return _received(rec["r"])
+        if rec["s"] == StepStatus.ERRORED:
+            raise WaitForEventTimeoutError(key, type)
+        rec.setdefault("w", self.now() + timeout_ms)
+        rec.update(et=type, a=0, m=1)
+        lines, count = self._take_logs()
+        message = WaitForEventTimeoutError(key, type).message
+        res = await self.store.call(
+            "wait_event", self.ref, self.fence, self.run, key, type, rec["w"], step_head(rec),
+            lines, count, self.settings.max_steps_per_run, message,
+        )  # fmt: skip
+        if res[0] == "fenced":
+            self.lost = True
+            raise LeaseLost()
+        if res[0] == "limit":
+            raise StepLimitError(self.settings.max_steps_per_run)
+        self.recorded[key] = json.loads(res[1])
+        if res[0] == "event":
+            self._boundary()
+            return _received(self.recorded[key]["r"])
+        if res[0] == "timeout":
+            raise WaitForEventTimeoutError(key, type)
+        self.suspend(rec["w"])
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _received(result: JSONDict) -> ReceivedEvent:
+    stamp = datetime.fromtimestamp(int(result["timestamp"]) / 1000, UTC)
+    return ReceivedEvent(type=result["type"], payload=result.get("payload"), timestamp=stamp)
+
+
+def owner_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"

@@ -1,0 +1,211 @@
+"""Every error the library raises.
+
+DurableError
+ ├── WorkflowError                      raised into or out of workflow code
+ │    ├── NonRetryableError             user-raised: fail the step at once
+ │    ├── StepTimeoutError              an attempt exceeded its timeout (retryable)
+ │    ├── WaitForEventTimeoutError      a wait_for_event deadline passed
+ │    ├── NondeterminismError           replay found a different step type at a key
+ │    ├── WorkerLostError               a step was interrupted too many times
+ │    ├── StepResultError               a step result is not JSON or too large
+ │    ├── StepLimitError                a run exceeded its step limit
+ │    ├── InvalidStepError              a bad step name, event type or timeout
+ │    └── StepFailedError               a recorded step error re-raised on replay
+ ├── InvalidDurationError (also ValueError)
+ ├── ConfigurationError                 bad settings or registry import path
+ └── ClientError                        control-plane errors; each has a stable `code`
+      ├── ValidationError               VALIDATION_ERROR
+      │    ├── InvalidInstanceIdError   INVALID_INSTANCE_ID
+      │    ├── ParamsInvalidError       WORKFLOW_PARAMS_INVALID (with issues)
+      │    └── InvalidCursorError       INVALID_CURSOR
+      ├── WorkflowNotFoundError         WORKFLOW_NOT_FOUND
+      ├── InstanceNotFoundError         INSTANCE_NOT_FOUND
+      ├── InstanceTerminalError         INSTANCE_TERMINAL
+      ├── InstanceNotErroredError       INSTANCE_NOT_ERRORED
+      ├── FailedStepNotRetryableError   FAILED_STEP_NOT_RETRYABLE
+      ├── PayloadTooLargeError          PAYLOAD_TOO_LARGE
+      └── StoreUnavailableError         SERVICE_UNAVAILABLE
+
+SuspendExecution derives from BaseException: it is the engine's control-flow signal and must not
+be swallowed by `except Exception` in workflow code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DurableError(Exception):
+    """Root of every error raised by durable."""
+
+
+class WorkflowError(DurableError):
+    """An error that travels through workflow code; `name` is what history records."""
+
+    def __init__(self, message: str, name: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.name = name or type(self).__name__
+
+
+class NonRetryableError(WorkflowError):
+    """Raise inside a step to fail it immediately, skipping any remaining retries."""
+
+
+class StepTimeoutError(WorkflowError):
+    def __init__(self, step_key: str, timeout_ms: int) -> None:
+        super().__init__(f"step {step_key!r} attempt timed out after {timeout_ms} ms")
+        self.step_key = step_key
+        self.timeout_ms = timeout_ms
+
+
+class WaitForEventTimeoutError(WorkflowError):
+    def __init__(self, step_key: str, event_type: str) -> None:
+        super().__init__(
+            f"no {event_type!r} event arrived for step {step_key!r} before its timeout"
+        )
+        self.step_key = step_key
+        self.event_type = event_type
+
+
+class NondeterminismError(WorkflowError):
+    def __init__(self, step_key: str, recorded_type: str, requested_type: str) -> None:
+        super().__init__(
+            f"step {step_key!r} was recorded as {recorded_type!r} but the workflow now calls "
+            f"{requested_type!r}; workflow code must call the same steps in the same order"
+        )
+        self.step_key = step_key
+        self.recorded_type = recorded_type
+        self.requested_type = requested_type
+
+
+class WorkerLostError(WorkflowError):
+    def __init__(self, step_key: str, interruptions: int) -> None:
+        super().__init__(
+            f"step {step_key!r} was interrupted {interruptions} times by lost workers; giving up"
+        )
+        self.step_key = step_key
+
+
+class StepResultError(WorkflowError):
+    """A step or workflow produced a value that cannot be stored (not JSON, or too large)."""
+
+
+class StepLimitError(WorkflowError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"this run reached the limit of {limit} steps")
+        self.limit = limit
+
+
+class InvalidStepError(WorkflowError):
+    """A step call with a bad name, event type or timeout (a bug in workflow code)."""
+
+
+class StepFailedError(WorkflowError):
+    """A recorded step error, re-raised on replay with the recorded name and message."""
+
+
+class InvalidDurationError(DurableError, ValueError):
+    def __init__(self, value: object, reason: str = "") -> None:
+        detail = f": {reason}" if reason else ""
+        super().__init__(
+            f"invalid duration {value!r}{detail}; use a timedelta, a number of milliseconds, "
+            'or a string like "250 ms", "2 s", "15 min", "1.5h", "7 days"'
+        )
+        self.value = value
+
+
+class ConfigurationError(DurableError):
+    """Invalid settings, or a registry import path that cannot be loaded."""
+
+
+class ClientError(DurableError):
+    """A control-plane request that cannot be carried out; `code` names it for HTTP and CLI."""
+
+    code = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(ClientError):
+    code = "VALIDATION_ERROR"
+
+    def __init__(self, message: str, issues: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.issues = issues or []
+
+
+class InvalidInstanceIdError(ValidationError):
+    code = "INVALID_INSTANCE_ID"
+
+
+class ParamsInvalidError(ValidationError):
+    code = "WORKFLOW_PARAMS_INVALID"
+
+
+class InvalidCursorError(ValidationError):
+    code = "INVALID_CURSOR"
+
+
+class WorkflowNotFoundError(ClientError):
+    code = "WORKFLOW_NOT_FOUND"
+
+    def __init__(self, workflow: str) -> None:
+        super().__init__(f"workflow {workflow!r} is not registered")
+        self.workflow = workflow
+
+
+class InstanceNotFoundError(ClientError):
+    code = "INSTANCE_NOT_FOUND"
+
+    def __init__(self, workflow: str, instance_id: str) -> None:
+        super().__init__(f"instance {instance_id!r} of workflow {workflow!r} does not exist")
+        self.workflow = workflow
+        self.instance_id = instance_id
+
+
+class InstanceTerminalError(ClientError):
+    code = "INSTANCE_TERMINAL"
+
+    def __init__(self, instance_id: str, status: str) -> None:
+        super().__init__(f"instance {instance_id!r} is {status}; it no longer accepts this action")
+        self.instance_id = instance_id
+        self.status = status
+
+
+class InstanceNotErroredError(ClientError):
+    code = "INSTANCE_NOT_ERRORED"
+
+    def __init__(self, instance_id: str, status: str) -> None:
+        super().__init__(f"instance {instance_id!r} is {status}, not errored")
+        self.instance_id = instance_id
+        self.status = status
+
+
+class FailedStepNotRetryableError(ClientError):
+    code = "FAILED_STEP_NOT_RETRYABLE"
+
+
+class PayloadTooLargeError(ClientError):
+    code = "PAYLOAD_TOO_LARGE"
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(f"{what} is {size} bytes of JSON; the limit is {limit} bytes")
+        self.what = what
+        self.size = size
+        self.limit = limit
+
+
+class StoreUnavailableError(ClientError):
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(
+        self, message: str = "the workflow store (Redis) is unavailable; retry later"
+    ) -> None:
+        super().__init__(message)
+
+
+class SuspendExecution(BaseException):
+    """Unwinds workflow code when it must wait; never caught by `except Exception`."""

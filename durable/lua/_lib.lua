@@ -1,0 +1,92 @@
+-- Shared preamble of every instance script (durable/store.py prepends it).
+-- KEYS: instance hash, workflow index, queue, leases, expiry
+-- ARGV: 1 key stem, 2 status-index stem, 3 job-id stem, 4 instance id, 5 member "wf/id",
+--       6 arq function, 7 job ttl ms, 8 retention ms, 9 workflow name; script arguments follow.
+local ikey, wfidx, queue, leases, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local base, ststem, jobstem, iid, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local fname, jobttl, retention, wf = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+local A = 9
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+
+local function hget(field)
+  return redis.call('HGET', ikey, field)
+end
+
+local function set_status(new)
+  local old = hget('status')
+  if old then redis.call('ZREM', ststem .. old, iid) end
+  redis.call('ZADD', ststem .. new, hget('created'), iid)
+  redis.call('HSET', ikey, 'status', new, 'updated', now)
+end
+
+local function drop_job()
+  local old = hget('job')
+  if old then
+    redis.call('ZREM', queue, old)
+    redis.call('DEL', 'arq:job:' .. old)
+    redis.call('HDEL', ikey, 'job', 'due')
+  end
+end
+
+-- Enqueue an arq job (arq's JSON job format) due at `due`, replacing any pending one.
+local function schedule(due)
+  drop_job()
+  local jid = jobstem .. redis.call('HINCRBY', ikey, 'jobn', 1)
+  local job = cjson.encode({t = 1, f = fname, a = {wf, iid}, k = {}, et = now})
+  redis.call('SET', 'arq:job:' .. jid, job, 'PX', jobttl)
+  redis.call('ZADD', queue, due, jid)
+  redis.call('HSET', ikey, 'job', jid, 'due', due)
+  return jid
+end
+
+local function each_key(fn)
+  local run = tonumber(hget('run')) or 0
+  for r = 0, run do
+    fn(base .. ':s:' .. r)
+    fn(base .. ':e:' .. r)
+    fn(base .. ':l:' .. r)
+  end
+  fn(base .. ':eid')
+  fn(ikey)
+end
+
+local function expire_all()
+  each_key(function(k) redis.call('PEXPIRE', k, retention) end)
+  redis.call('ZADD', expiry, now + retention, member)
+end
+
+local function persist_all()
+  each_key(function(k) redis.call('PERSIST', k) end)
+  redis.call('ZREM', expiry, member)
+end
+
+local function release_lease()
+  redis.call('ZREM', leases, member)
+  redis.call('HDEL', ikey, 'lease', 'owner')
+end
+
+local function is_terminal(status)
+  return status == 'complete' or status == 'errored' or status == 'terminated'
+end
+
+local function holds(fence)
+  return hget('fence') == fence and hget('status') == 'running'
+end
+
+-- Append log records (JSON objects without "id", one per line) to the run's log list. User data
+-- is never decoded here: cjson would turn [] into {} and round large numbers.
+local function push_logs(run, lines)
+  if lines == nil or lines == '' then return end
+  local lkey = base .. ':l:' .. run
+  local n = redis.call('LLEN', lkey)
+  for line in string.gmatch(lines, '[^\n]+') do
+    n = n + 1
+    redis.call('RPUSH', lkey, '{"id":' .. n .. ',' .. string.sub(line, 2))
+  end
+end
+
+local function count_logs(count)
+  local n = tonumber(count)
+  if n > 0 then redis.call('HINCRBY', ikey, 'logn', n) end
+end

@@ -1,0 +1,40 @@
+-- Housekeeping run by every worker: recover instances whose lease expired (their worker died)
+-- and drop index entries of instances whose retention ran out.
+-- KEYS 1-2 are unused placeholders. ARGV[A+1] batch limit, A+2 key prefix.
+-- Returns {recovered, expired}.
+local limit, prefix = tonumber(ARGV[A + 1]), ARGV[A + 2]
+
+local function bind(m)
+  member = m
+  wf, iid = string.match(m, '^([^/]*)/(.*)$')
+  base = prefix .. ':{' .. m .. '}'
+  ikey = base .. ':i'
+  ststem = prefix .. ':w:' .. wf .. ':st:'
+  wfidx = prefix .. ':w:' .. wf .. ':all'
+  jobstem = prefix .. ':job:' .. m .. ':'
+end
+
+local recovered, expired = 0, 0
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, limit)) do
+  bind(m)
+  redis.call('ZREM', leases, m)
+  if hget('status') == 'running' and tonumber(hget('lease') or 0) <= now then
+    redis.call('HINCRBY', ikey, 'fence', 1)
+    redis.call('HDEL', ikey, 'lease', 'owner')
+    set_status('queued')
+    schedule(now)
+    recovered = recovered + 1
+  end
+end
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', now, 'LIMIT', 0, limit)) do
+  bind(m)
+  redis.call('ZREM', expiry, m)
+  if redis.call('EXISTS', ikey) == 0 then
+    redis.call('ZREM', wfidx, iid)
+    for _, s in ipairs({'queued', 'running', 'waiting', 'paused', 'complete', 'errored', 'terminated'}) do
+      redis.call('ZREM', ststem .. s, iid)
+    end
+    expired = expired + 1
+  end
+end
+return {recovered, expired}

@@ -1,0 +1,11 @@
+-- Returns {'ok', status before} | {'notfound'} | {'terminal', status}.
+local status = hget('status')
+if not status then return {'notfound'} end
+if is_terminal(status) then return {'terminal', status} end
+if status == 'paused' then
+  set_status('queued')
+  schedule(now)
+elseif status == 'running' then
+  redis.call('HDEL', ikey, 'pause')
+end
+return {'ok', status}

@@ -1,0 +1,122 @@
+"""Stored records and their public (API) shapes.
+
+Step records are JSON objects with short keys, always starting with their status so the Lua
+scripts can read it without decoding user data:
+  s status, n name, t type, q order, a attempts, m max attempts, i interruptions,
+  to timeout ms, nr next retry ms, w wake ms, et event type, r result,
+  e error {name, message}, c/u created/updated.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from durable.types import JSONDict
+
+SCHEMA_VERSION = 1
+
+
+def iso(ms: int | str | None) -> str | None:
+    if ms is None or ms == "":
+        return None
+    value = int(ms)
+    stamp = datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{value % 1000:03d}Z"
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON; raises ValueError/TypeError for values JSON cannot hold."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def encode_step(rec: JSONDict) -> str:
+    ordered = {"s": rec["s"], **{k: v for k, v in rec.items() if k != "s" and v is not None}}
+    return dumps(ordered)
+
+
+def step_head(rec: JSONDict) -> str:
+    """A step record without status and closing brace, for scripts that add fields."""
+    body = {k: v for k, v in rec.items() if k != "s" and v is not None}
+    return dumps(body)[:-1]
+
+
+def step_to_api(key: str, rec: JSONDict) -> JSONDict:
+    out: JSONDict = {
+        "stepKey": key,
+        "name": rec.get("n"),
+        "type": rec.get("t"),
+        "status": rec.get("s"),
+        "attempts": rec.get("a", 0),
+        "maxAttempts": rec.get("m", 1),
+        "timeoutMs": rec.get("to"),
+        "nextRetryAt": iso(rec.get("nr")),
+        "wakeAt": iso(rec.get("w")),
+        "waitEventType": rec.get("et"),
+        "result": rec.get("r"),
+        "createdAt": iso(rec.get("c")),
+        "updatedAt": iso(rec.get("u")),
+    }
+    if rec.get("e"):
+        out["error"] = rec["e"]
+    return out
+
+
+def current_step_to_api(key: str, rec: JSONDict) -> JSONDict:
+    out = step_to_api(key, rec)
+    for field in ("result", "createdAt", "updatedAt"):
+        out.pop(field)
+    return out
+
+
+def details(inst: dict[str, str]) -> JSONDict:
+    out: JSONDict = {"status": inst["status"], "runNumber": int(inst.get("run", 0))}
+    if inst.get("error"):
+        out["error"] = json.loads(inst["error"])
+    if inst.get("output"):
+        out["output"] = json.loads(inst["output"])
+    return out
+
+
+def meta(inst: dict[str, str], current: JSONDict | None) -> JSONDict:
+    out: JSONDict = {
+        "workflowName": inst["wf"],
+        "runNumber": int(inst.get("run", 0)),
+        "params": json.loads(inst.get("params") or "{}"),
+        "pauseRequested": inst.get("pause") == "1",
+        "createdAt": iso(inst.get("created")),
+        "updatedAt": iso(inst.get("updated")),
+        "startedAt": iso(inst.get("started")),
+        "completedAt": iso(inst.get("completed")),
+    }
+    if current is not None:
+        out["currentStep"] = current
+    return out
+
+
+def event_to_api(fields: dict[str, str]) -> JSONDict:
+    """`fields`: the event's JSON under "", and optional "p", "k", "d" parts."""
+    ev = json.loads(fields[""])
+    return {
+        "id": ev.get("id"),
+        "type": ev.get("t"),
+        "payload": json.loads(fields["p"]) if "p" in fields else None,
+        "createdAt": iso(ev.get("c")),
+        "deliveredAt": iso(fields.get("d")),
+        "consumedByStepKey": fields.get("k"),
+    }
+
+
+def log_to_api(raw: str) -> JSONDict:
+    rec = json.loads(raw)
+    return {
+        "id": str(rec.get("id")),
+        "stepKey": rec.get("k"),
+        "attempt": rec.get("a"),
+        "level": rec.get("l"),
+        "category": rec.get("g", "workflow"),
+        "message": rec.get("m"),
+        "data": rec.get("d"),
+        "createdAt": iso(rec.get("c")),
+    }

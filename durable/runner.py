@@ -1,0 +1,167 @@
+"""Advancing instances: take the lease, run one execution, and record how it ended."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from durable.clock import Clock
+from durable.engine import Execution, LeaseLost, error_record, owner_name
+from durable.errors import StepResultError, SuspendExecution
+from durable.records import dumps
+from durable.step import Step
+from durable.store import Ref, Store, pairs
+from durable.workflow import Registry, Workflow, WorkflowEvent
+
+log = logging.getLogger("durable.runner")
+
+INLINE_RERUNS = 25
+
+
+@dataclass
+class Outcome:
+    kind: str  # complete | error | suspend | lost
+    value: Any = None
+
+
+class Engine:
+    """Runs workflow code for instances whose jobs come due (from arq or a runner tick)."""
+
+    def __init__(
+        self, store: Store, registry: Registry, *, clock: Clock | None = None, owner: str = ""
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.clock = clock or Clock()
+        self.owner = owner or owner_name()
+
+    async def advance(self, ref: Ref, job_id: str = "", *, max_steps: int | None = None) -> int:
+        """Advance an instance as far as it goes; returns the number of executions run."""
+        workflow = self.registry.get(ref.workflow)
+        if workflow is None:
+            log.error(
+                "no workflow %r in this worker's registry; job %s skipped", ref.workflow, job_id
+            )
+            return 0
+        runs = 0
+        while runs < INLINE_RERUNS:
+            ttl = self.store.settings.lease_ttl_ms
+            res = await self.store.call("acquire", ref, job_id, self.owner, ttl)
+            if res[0] != "ok":
+                return runs
+            self.clock.sync(int(res[2]))
+            execution = Execution(
+                self.store, self.clock, ref, str(res[1]), pairs(res[3]), pairs(res[4]), max_steps
+            )
+            runs += 1
+            next_job = await self._execute(workflow, execution)
+            if next_job is None:
+                return runs
+            job_id = next_job
+        return runs
+
+    async def _execute(self, workflow: Workflow, execution: Execution) -> str | None:
+        main = asyncio.ensure_future(workflow.fn(self._event(workflow, execution), Step(execution)))
+        renewer = asyncio.ensure_future(self._renew(execution, main))
+        try:
+            outcome = await self._outcome(main, execution)
+        except asyncio.CancelledError:
+            renewer.cancel()
+            await asyncio.shield(self._handover(execution))
+            raise
+        renewer.cancel()
+        return await self._finalize(execution, outcome)
+
+    def _event(self, workflow: Workflow, execution: Execution) -> WorkflowEvent:
+        import json
+
+        payload: Any = json.loads(execution.inst.get("params") or "{}")
+        if workflow.params is not None:
+            payload = workflow.params.model_validate(payload)
+        created = datetime.fromtimestamp(int(execution.inst["created"]) / 1000, UTC)
+        return WorkflowEvent(
+            payload=payload, timestamp=created, instance_id=execution.ref.instance_id
+        )
+
+    async def _outcome(self, main: asyncio.Future[Any], execution: Execution) -> Outcome:
+        try:
+            outcome = Outcome("complete", await main)
+        except SuspendExecution:
+            outcome = Outcome("suspend")
+        except LeaseLost:
+            outcome = Outcome("lost")
+        except asyncio.CancelledError:
+            if not execution.lost:
+                raise
+            outcome = Outcome("lost")
+        except Exception as exc:  # the workflow raised: the instance errors
+            outcome = Outcome("error", exc)
+        while execution.active:  # parallel steps still in flight finish and record
+            await asyncio.wait(list(execution.active))
+        if execution.lost:
+            return Outcome("lost")
+        if execution.nondeterminism is not None:
+            return Outcome("error", execution.nondeterminism)
+        return outcome
+
+    async def _finalize(self, execution: Execution, outcome: Outcome) -> str | None:
+        if outcome.kind == "lost":
+            return None
+        ref, fence, run = execution.ref, execution.fence, execution.run
+        if outcome.kind == "complete":
+            try:
+                encoded = dumps(outcome.value)
+                if len(encoded.encode()) > self.store.settings.max_payload_bytes:
+                    raise ValueError("the output exceeds the payload size limit")
+            except (TypeError, ValueError) as exc:
+                outcome = Outcome(
+                    "error", StepResultError(f"workflow output cannot be stored: {exc}")
+                )
+        lines, count = execution._take_logs()
+        if outcome.kind == "complete":
+            await self.store.call("finish", ref, fence, run, "complete", encoded, lines, count)
+            return None
+        if outcome.kind == "error":
+            log.info("instance %s/%s errored: %r", ref.workflow, ref.instance_id, outcome.value)
+            error = dumps(error_record(outcome.value))
+            await self.store.call("finish", ref, fence, run, "errored", error, lines, count)
+            return None
+        due = min(execution.dues, default=self.clock.now_ms())
+        res = await self.store.call("release", ref, fence, run, due, lines, count, "suspend")
+        return str(res[1]) if res[0] == "queued" else None
+
+    async def _handover(self, execution: Execution) -> None:
+        """Shutdown while running: give the instance back so another worker takes it now."""
+        if execution.lost:
+            return
+        lines, count = execution._take_logs()
+        ref = execution.ref
+        with contextlib.suppress(RedisError, OSError):
+            now = self.clock.now_ms()
+            await self.store.call(
+                "release", ref, execution.fence, execution.run, now, lines, count, "handover"
+            )
+
+    async def _renew(self, execution: Execution, main: asyncio.Future[Any]) -> None:
+        ttl = self.store.settings.lease_ttl_ms
+        while True:
+            await asyncio.sleep(ttl / 3000)
+            try:
+                res = await self.store.call("renew", execution.ref, execution.fence, ttl)
+            except (RedisError, OSError) as exc:
+                log.warning("lease renewal failed, retrying: %s", exc)
+                continue
+            if res[0] == "fenced":
+                execution.lost = True
+                main.cancel()
+                for task in list(execution.active):
+                    task.cancel()
+                return
+            if int(res[1]):
+                execution.pause_requested = True

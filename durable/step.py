@@ -1,0 +1,81 @@
+"""The `step` object workflow functions receive, and the values it hands out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from durable.durations import Duration
+from durable.retries import Retries
+from durable.types import LogLevel
+
+if TYPE_CHECKING:
+    from durable.engine import Execution
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Passed to a step function that takes one argument."""
+
+    attempt: int
+    step_key: str
+    instance_id: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class ReceivedEvent:
+    type: str
+    payload: Any
+    timestamp: datetime
+
+
+class StepLogger:
+    """`step.log.info("message", {"data": 1})`: lines land in the instance history once."""
+
+    def __init__(self, execution: Execution) -> None:
+        self._execution = execution
+
+    def debug(self, message: str, data: Any = None, *, category: str = "workflow") -> None:
+        self._execution.log(LogLevel.DEBUG, message, data, category)
+
+    def info(self, message: str, data: Any = None, *, category: str = "workflow") -> None:
+        self._execution.log(LogLevel.INFO, message, data, category)
+
+    def warn(self, message: str, data: Any = None, *, category: str = "workflow") -> None:
+        self._execution.log(LogLevel.WARN, message, data, category)
+
+    def error(self, message: str, data: Any = None, *, category: str = "workflow") -> None:
+        self._execution.log(LogLevel.ERROR, message, data, category)
+
+
+class Step:
+    """Durable steps. Every method takes a name that identifies the step across replays."""
+
+    def __init__(self, execution: Execution) -> None:
+        self._execution = execution
+        self.log = StepLogger(execution)
+
+    async def do(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *,
+        retries: Retries | dict[str, Any] | None = None,
+        timeout: Duration | None = None,
+    ) -> Any:
+        """Run `fn` once (plus retries) and return its recorded JSON result."""
+        return await self._execution.do(name, fn, retries=retries, timeout=timeout)
+
+    async def sleep(self, name: str, duration: Duration) -> None:
+        await self._execution.sleep(name, duration)
+
+    async def sleep_until(self, name: str, when: datetime | int | float) -> None:
+        await self._execution.sleep_until(name, when)
+
+    async def wait_for_event(
+        self, name: str, *, type: str, timeout: Duration = timedelta(hours=24)
+    ) -> ReceivedEvent:
+        return await self._execution.wait_for_event(name, type=type, timeout=timeout)

@@ -1,0 +1,121 @@
+"""Checks on everything a client sends: ids, types, sizes, cursors, params."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+import pydantic
+
+from durable.errors import (
+    InvalidCursorError,
+    InvalidInstanceIdError,
+    ParamsInvalidError,
+    PayloadTooLargeError,
+    ValidationError,
+)
+from durable.records import dumps
+from durable.types import Status
+from durable.workflow import ID_MAX, Workflow, valid_name
+
+
+def instance_id(value: Any) -> str:
+    if not valid_name(value, ID_MAX):
+        raise InvalidInstanceIdError(
+            f"invalid instance id {value!r}: 1-{ID_MAX} characters of letters, digits and "
+            "_ . : - (not starting with . : -)"
+        )
+    return str(value)
+
+
+def event_type(value: Any) -> str:
+    if not valid_name(value, ID_MAX):
+        raise ValidationError(
+            f"invalid event type {value!r}: 1-{ID_MAX} characters of letters, digits and _ . : -",
+            [{"path": "type", "message": "invalid event type"}],
+        )
+    return str(value)
+
+
+def event_id(value: Any) -> str:
+    if not valid_name(value, ID_MAX):
+        raise ValidationError(
+            f"invalid event id {value!r}", [{"path": "id", "message": "invalid event id"}]
+        )
+    return str(value)
+
+
+def sized_json(value: Any, what: str, limit: int) -> str:
+    try:
+        encoded = dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what} must be JSON: {exc}") from exc
+    size = len(encoded.encode())
+    if size > limit:
+        raise PayloadTooLargeError(what, size, limit)
+    return encoded
+
+
+def params(workflow: Workflow, value: Any) -> Any:
+    """Validate params against the workflow's model; returns the JSON form to store."""
+    if value is None:
+        value = {}
+    if workflow.params is None:
+        return value
+    try:
+        model = workflow.params.model_validate(value)
+    except pydantic.ValidationError as exc:
+        issues = [
+            {"path": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+            for err in exc.errors()
+        ]
+        raise ParamsInvalidError(f"params do not match workflow {workflow.name!r}", issues) from exc
+    return model.model_dump(mode="json")
+
+
+def page_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise ValidationError(
+            "pageSize must be an integer from 1 to 100",
+            [{"path": "pageSize", "message": "must be 1-100"}],
+        )
+    return value
+
+
+def status(value: Any) -> Status | None:
+    if value is None:
+        return None
+    try:
+        return Status(value)
+    except ValueError as exc:
+        raise ValidationError(
+            f"status must be one of {', '.join(s.value for s in Status)}",
+            [{"path": "status", "message": "unknown status"}],
+        ) from exc
+
+
+def order(value: Any) -> str:
+    if value not in ("asc", "desc"):
+        raise ValidationError(
+            "order must be asc or desc", [{"path": "order", "message": "asc or desc"}]
+        )
+    return str(value)
+
+
+def encode_cursor(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def decode_cursor(value: str | None, fields: tuple[str, ...]) -> dict[str, Any] | None:
+    if value is None or value == "":
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        data = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCursorError(f"invalid cursor {value[:40]!r}") from exc
+    if not isinstance(data, dict) or set(data) != set(fields):
+        raise InvalidCursorError(f"invalid cursor {value[:40]!r}")
+    return data

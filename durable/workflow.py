@@ -1,0 +1,118 @@
+"""Workflow definitions, the decorator, and registries of workflows."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from durable.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from durable.step import Step
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+WORKFLOW_NAME_MAX = 64
+ID_MAX = 128
+
+
+def valid_name(value: object, max_length: int) -> bool:
+    return (
+        isinstance(value, str) and 0 < len(value) <= max_length and bool(NAME_PATTERN.match(value))
+    )
+
+
+@dataclass(frozen=True)
+class WorkflowEvent:
+    """What a workflow function receives: its params, creation time and instance id."""
+
+    payload: Any
+    timestamp: datetime
+    instance_id: str
+
+
+WorkflowFn = Callable[[WorkflowEvent, "Step"], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    fn: WorkflowFn
+    params: type[BaseModel] | None = None
+
+    def __post_init__(self) -> None:
+        if not valid_name(self.name, WORKFLOW_NAME_MAX):
+            raise ConfigurationError(
+                f"invalid workflow name {self.name!r}: 1-{WORKFLOW_NAME_MAX} characters of "
+                "letters, digits and _ . : - (not starting with . : -)"
+            )
+
+
+def define_workflow(
+    name: str, fn: WorkflowFn, *, params: type[BaseModel] | None = None
+) -> Workflow:
+    return Workflow(name=name, fn=fn, params=params)
+
+
+def workflow(
+    name: str, *, params: type[BaseModel] | None = None
+) -> Callable[[WorkflowFn], Workflow]:
+    """Decorator: `@workflow("approval") async def approval(event, step): ...`."""
+
+    def decorate(fn: WorkflowFn) -> Workflow:
+        return define_workflow(name, fn, params=params)
+
+    return decorate
+
+
+class Registry(Mapping[str, Workflow]):
+    """Workflows by their `name` (not by the dict key a user chose)."""
+
+    def __init__(self, workflows: RegistryLike) -> None:
+        items = workflows.values() if isinstance(workflows, Mapping) else workflows
+        self._by_name: dict[str, Workflow] = {}
+        for wf in items:
+            if not isinstance(wf, Workflow):
+                raise ConfigurationError(f"registry entries must be Workflow objects, got {wf!r}")
+            if wf.name in self._by_name and self._by_name[wf.name] is not wf:
+                raise ConfigurationError(f"two workflows share the name {wf.name!r}")
+            self._by_name[wf.name] = wf
+
+    def __getitem__(self, name: str) -> Workflow:
+        return self._by_name[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+
+RegistryLike = Registry | Mapping[str, Workflow] | Iterable[Workflow]
+
+
+def as_registry(workflows: RegistryLike) -> Registry:
+    return workflows if isinstance(workflows, Registry) else Registry(workflows)
+
+
+def load_registry(path: str) -> Registry:
+    """Import `module:attribute` and return its workflows as a Registry."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ConfigurationError(f"workflows must be given as module:attribute, got {path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"cannot import workflows module {module_name!r}: {exc}") from exc
+    try:
+        value = getattr(module, attr)
+    except AttributeError as exc:
+        raise ConfigurationError(f"module {module_name!r} has no attribute {attr!r}") from exc
+    if isinstance(value, Workflow):
+        value = [value]
+    return as_registry(value)

@@ -1,0 +1,104 @@
+"""Shared fixtures. Every test gets its own key prefix on a real Redis; nothing is flushed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+import redis as sync_redis
+from arq.worker import Worker
+from redis.asyncio import Redis
+
+from durable.client import Client
+from durable.settings import Settings
+from durable.workflow import RegistryLike, as_registry
+from tests.helpers import assert_eventually
+from worker.settings import build
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def delete_prefix(prefix: str) -> None:
+    conn = sync_redis.Redis.from_url(REDIS_URL)
+    try:
+        for pattern in (f"{prefix}:*", f"arq:*{prefix}:*"):
+            batch = list(conn.scan_iter(match=pattern, count=1000))
+            for start in range(0, len(batch), 500):
+                conn.delete(*batch[start : start + 500])
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    value = f"t{uuid.uuid4().hex[:12]}"
+    yield value
+    delete_prefix(value)
+
+
+@pytest.fixture
+def settings(prefix: str) -> Settings:
+    return Settings(redis_url=REDIS_URL, prefix=prefix, lease_ttl_ms=2000, poll_interval_ms=5)
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    conn = Redis.from_url(REDIS_URL)
+    yield conn
+    await conn.aclose()
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Any]:
+    return assert_eventually
+
+
+class WorkerPool:
+    """In-process arq workers (one event loop, as many Worker objects as asked)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.workers: list[tuple[Worker, asyncio.Task[Any]]] = []
+
+    async def start(self, workflows: RegistryLike, count: int = 1, **overrides: Any) -> None:
+        for _ in range(count):
+            options = build(self.settings)
+            options["ctx"]["durable_registry"] = as_registry(workflows)
+            options.update(handle_signals=False, **overrides)
+            worker = Worker(**options)
+            self.workers.append((worker, asyncio.ensure_future(worker.async_run())))
+
+    async def stop(self) -> None:
+        for worker, task in self.workers:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            with contextlib.suppress(Exception):
+                await worker.close()
+        self.workers.clear()
+
+
+@pytest.fixture
+async def workers(settings: Settings) -> AsyncIterator[WorkerPool]:
+    pool = WorkerPool(settings)
+    yield pool
+    await pool.stop()
+
+
+@pytest.fixture
+async def client_factory(settings: Settings) -> AsyncIterator[Callable[[RegistryLike], Client]]:
+    made: list[Client] = []
+
+    def make(workflows: RegistryLike) -> Client:
+        client = Client(workflows, settings)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.aclose()
