@@ -78,7 +78,7 @@ class WorkerPool:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await worker.close()
         self.workers.clear()
 
