@@ -1,0 +1,164 @@
+"""Several real worker processes: crashes, graceful shutdown, and races for one instance."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from durable.client import Client
+from durable.settings import Settings
+from tests import flows
+from tests.conftest import REDIS_URL
+from tests.helpers import assert_eventually
+
+pytestmark = pytest.mark.timeout(120)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Procs:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, lease_ttl: str = "2 s", grace: str = "10 s") -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "REDIS_URL": REDIS_URL,
+            "DURABLE_PREFIX": self.prefix,
+            "DURABLE_SHUTDOWN_GRACE": grace,
+            "PYTHONPATH": str(ROOT),
+        }
+        code = f"import worker; worker.run_worker('tests.flows:workflows', lease_ttl={lease_ttl!r})"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], env=env, cwd=ROOT, stderr=subprocess.PIPE
+        )
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+            if proc.stderr:
+                proc.stderr.close()
+
+
+@pytest.fixture
+def procs(prefix: str) -> Iterator[Procs]:
+    os.environ["DURABLE_PREFIX"] = prefix
+    group = Procs(prefix)
+    yield group
+    group.stop()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> Any:
+    c = Client(flows.workflows, settings)
+    yield c
+    await c.aclose()
+
+
+async def counter(redis: Redis, iid: str, step: str) -> int:
+    return int(await redis.get(flows.counter_key(iid, step)) or 0)
+
+
+async def status(client: Client, wf: str, iid: str) -> Any:
+    return (await client.get(wf, iid))["details"]["status"]
+
+
+async def owner_pid(redis: Redis, client: Client, wf: str, iid: str) -> int:
+    key = f"{client.settings.prefix}:{{{wf}/{iid}}}:i"
+    owner = (await redis.hget(key, "owner") or b"").decode()
+    return int(owner.rpartition(":")[2]) if owner else 0
+
+
+async def test_a_killed_worker_instance_is_finished_by_another(procs, client, redis):
+    procs.start()
+    procs.start()
+    await client.create("held", instance_id="k1", params={"hold": 2})
+    await assert_eventually(lambda: counter(redis, "k1", "work"), 15)
+    pid = await assert_eventually(lambda: owner_pid(redis, client, "held", "k1"), 5)
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    async def done() -> bool:
+        return await status(client, "held", "k1") == "complete"
+
+    await assert_eventually(done, 20)
+    assert time.monotonic() - killed_at < 2 + 2 + 3  # lease TTL + hold + slack
+    got = await client.get("held", "k1")
+    assert got["details"]["output"] == [1, 2, 1]
+    assert await counter(redis, "k1", "work") == 2  # at-least-once execution ...
+    steps = (await client.history("held", "k1"))["steps"]
+    assert sorted(s["stepKey"] for s in steps) == ["after", "before", "work"]  # ... recorded once
+    assert all(s["status"] == "completed" for s in steps)
+
+
+async def test_sigterm_hands_work_over_without_waiting_for_the_lease(procs, client, redis):
+    first = procs.start(lease_ttl="30 s", grace="1 s")
+    await client.create("held", instance_id="t1", params={"hold": 4})
+    await assert_eventually(lambda: counter(redis, "t1", "work"), 15)
+    procs.start(lease_ttl="30 s", grace="1 s")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(15) == 0
+    termed_at = time.monotonic()
+
+    async def rerun() -> bool:
+        return await counter(redis, "t1", "work") == 2
+
+    await assert_eventually(rerun, 10)
+    assert time.monotonic() - termed_at < 5  # far below the 30 s lease
+    await assert_eventually(lambda: _is(status(client, "held", "t1"), "complete"), 15)
+
+
+async def _is(value: Any, expected: Any) -> bool:
+    return await value == expected
+
+
+async def test_sigterm_lets_a_short_step_finish_and_exits_zero(procs, client, redis):
+    proc = procs.start(grace="10 s")
+    await client.create("held", instance_id="t2", params={"hold": 0.5})
+    await assert_eventually(lambda: counter(redis, "t2", "work"), 15)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    assert await counter(redis, "t2", "work") == 1
+    steps = {s["stepKey"]: s for s in (await client.history("held", "t2"))["steps"]}
+    assert steps["work"]["status"] == "completed"
+
+
+async def test_many_instances_on_three_workers_record_each_step_once(procs, client, redis):
+    for _ in range(3):
+        procs.start()
+    ids = [f"m{n}" for n in range(40)]
+    await client.create_batch("mixed", [{"id": i, "params": {"sleep_ms": 50}} for i in ids])
+
+    async def all_waiting() -> bool:
+        got = [await client.get("mixed", i) for i in ids]
+        return all(
+            g["details"]["status"] == "waiting"
+            and g["meta"]["currentStep"]["type"] == "waitForEvent"
+            for g in got
+        )
+
+    await assert_eventually(all_waiting, 30)
+    await asyncio.gather(*(client.send_event("mixed", i, type="go", payload=i) for i in ids))
+
+    async def all_complete() -> bool:
+        return all([await status(client, "mixed", i) == "complete" for i in ids])
+
+    await assert_eventually(all_complete, 30)
+    for i in ids:
+        assert await counter(redis, i, "one") == 1
+        assert await counter(redis, i, "flaky") == 1
+        assert (await client.get("mixed", i))["details"]["output"] == {"a": 1, "b": 1, "event": i}
