@@ -97,6 +97,7 @@ class Store:
             s.job_timeout_ms,
             s.retention_ms,
             wf,
+            s.lease_ttl_ms,
             *args,
         ]
         return keys_, argv

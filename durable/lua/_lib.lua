@@ -1,11 +1,13 @@
 -- Shared preamble of every instance script (durable/store.py prepends it).
 -- KEYS: instance hash, workflow index, queue, leases, expiry
 -- ARGV: 1 key stem, 2 status-index stem, 3 job-id stem, 4 instance id, 5 member "wf/id",
---       6 arq function, 7 job ttl ms, 8 retention ms, 9 workflow name; script arguments follow.
+--       6 arq function, 7 job ttl ms, 8 retention ms, 9 workflow name, 10 lease ttl ms;
+--       script arguments follow.
 local ikey, wfidx, queue, leases, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local base, ststem, jobstem, iid, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local fname, jobttl, retention, wf = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
-local A = 9
+local leasettl = tonumber(ARGV[10])
+local A = 10
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 
@@ -27,9 +29,12 @@ local function drop_job()
     redis.call('DEL', 'arq:job:' .. old)
     redis.call('HDEL', ikey, 'job', 'due')
   end
+  redis.call('ZREM', leases, member)
 end
 
--- Enqueue an arq job (arq's JSON job format) due at `due`, replacing any pending one.
+-- Enqueue an arq job (arq's JSON job format) due at `due`, replacing any pending one. The lease
+-- set doubles as a watchdog: a job nobody has taken a lease for by due + lease TTL is checked
+-- by housekeeping (its worker may have died between claiming the job and taking the lease).
 local function schedule(due)
   drop_job()
   local jid = jobstem .. redis.call('HINCRBY', ikey, 'jobn', 1)
@@ -37,6 +42,7 @@ local function schedule(due)
   redis.call('SET', 'arq:job:' .. jid, job, 'PX', jobttl)
   redis.call('ZADD', queue, due, jid)
   redis.call('HSET', ikey, 'job', jid, 'due', due)
+  redis.call('ZADD', leases, due + leasettl, member)
   return jid
 end
 

@@ -1,5 +1,6 @@
--- Housekeeping run by every worker: recover instances whose lease expired (their worker died)
--- and drop index entries of instances whose retention ran out.
+-- Housekeeping run by every worker: recover instances whose lease expired (their worker died),
+-- re-issue jobs a dead worker claimed but never started, and drop index entries of instances
+-- whose retention ran out.
 -- KEYS 1-2 are unused placeholders. ARGV[A+1] batch limit, A+2 key prefix.
 -- Returns {recovered, expired}.
 local limit, prefix = tonumber(ARGV[A + 1]), ARGV[A + 2]
@@ -18,12 +19,25 @@ local recovered, expired = 0, 0
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, limit)) do
   bind(m)
   redis.call('ZREM', leases, m)
-  if hget('status') == 'running' and tonumber(hget('lease') or 0) <= now then
-    redis.call('HINCRBY', ikey, 'fence', 1)
-    redis.call('HDEL', ikey, 'lease', 'owner')
-    set_status('queued')
-    schedule(now)
-    recovered = recovered + 1
+  local status, job = hget('status'), hget('job')
+  if status == 'running' then
+    local lease = tonumber(hget('lease') or 0)
+    if lease <= now then
+      redis.call('HINCRBY', ikey, 'fence', 1)
+      redis.call('HDEL', ikey, 'lease', 'owner')
+      set_status('queued')
+      schedule(now)
+      recovered = recovered + 1
+    else
+      redis.call('ZADD', leases, lease, m)
+    end
+  elseif job and (status == 'queued' or status == 'waiting') then
+    if redis.call('EXISTS', 'arq:in-progress:' .. job) == 1 then
+      schedule(tonumber(hget('due')))
+      recovered = recovered + 1
+    else
+      redis.call('ZADD', leases, now + leasettl, m)
+    end
   end
 end
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', now, 'LIMIT', 0, limit)) do
