@@ -1,0 +1,83 @@
+"""The application factory: `create_app(...)`, and `app()` for `uvicorn --factory api.app:app`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from api.auth import AuthMiddleware
+from api.errors import exception_handlers
+from api.openapi import build_document
+from api.routes import build_routes
+from api.types import Authorize, RegistryLike
+from durable.client import Client
+from durable.errors import ConfigurationError
+from durable.settings import Settings
+from durable.workflow import Registry, as_registry, load_registry
+
+WORKFLOWS_ENV = "DURABLE_WORKFLOWS"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    workflows: RegistryLike | None = None,
+    authorize: Authorize | None = None,
+) -> Starlette:
+    """Build the API; `workflows` defaults to the registry named by $DURABLE_WORKFLOWS."""
+    settings = settings or Settings.from_env()
+    registry = registry_from_env() if workflows is None else as_registry(workflows)
+    mount = normalise_mount(settings.mount_path)
+    routes = build_routes(mount)
+    open_paths = frozenset({f"{mount}/health", "/health"})
+    auth = Middleware(
+        AuthMiddleware, token=settings.api_token, authorize=authorize, open_paths=open_paths
+    )
+    app = Starlette(
+        routes=routes,
+        middleware=[auth],
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
+    # An API answers a wrong path with 404 ROUTE_NOT_FOUND, not a redirect a client may not follow.
+    app.router.redirect_slashes = False
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.openapi = build_document(mount, secured=bool(settings.api_token))
+    return app
+
+
+def app() -> Starlette:
+    """Zero-argument factory driven by the environment: `uvicorn --factory api.app:app`."""
+    return create_app()
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    """One Client (and so one Redis pool) per app, opened and closed with the server."""
+    client = Client(app.state.registry, app.state.settings)
+    app.state.client = client
+    try:
+        yield
+    finally:
+        app.state.client = None
+        await client.aclose()
+
+
+def registry_from_env() -> Registry:
+    path = os.environ.get(WORKFLOWS_ENV)
+    if not path:
+        raise ConfigurationError(
+            f"no workflows given: pass workflows= to create_app or set {WORKFLOWS_ENV}=module:attr"
+        )
+    return load_registry(path)
+
+
+def normalise_mount(path: str) -> str:
+    """'/api/workflows/' -> '/api/workflows'; '' or '/' -> '' (routes at the root)."""
+    stripped = path.strip().strip("/")
+    return f"/{stripped}" if stripped else ""

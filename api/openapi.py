@@ -1,0 +1,252 @@
+"""The OpenAPI 3.1 document: the route table below plus JSON schemas generated from the models."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from api import shapes
+from api.errors import STATUS_BY_CODE
+from api.schemas import (
+    REQUEST_MODELS,
+    CreateBatchBody,
+    CreateInstanceBody,
+    EmptyBody,
+    RetryFailedStepBody,
+    RunnerTickBody,
+    SendEventBody,
+)
+from durable.types import Status
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+INSTANCE = "/{workflow}/instances/{id}"
+COMMON_ERRORS = ("UNAUTHORIZED", "SERVICE_UNAVAILABLE", "INTERNAL_SERVER_ERROR")
+BODY_ERRORS = ("VALIDATION_ERROR", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE")
+FOUND_ERRORS = ("WORKFLOW_NOT_FOUND", "INSTANCE_NOT_FOUND", "INVALID_INSTANCE_ID")
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # relative to the mount
+    operation_id: str
+    summary: str
+    response: type[BaseModel]
+    status: int = 200
+    body: type[BaseModel] | None = None
+    body_required: bool = False
+    query: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    also: tuple[tuple[int, str, type[BaseModel]], ...] = ()  # more (status, description, shape)
+    common_errors: bool = True
+
+
+def _control(action: str) -> Operation:
+    summary = f"{action.capitalize()} an instance (see the control rules in the docs)."
+    errors = (*FOUND_ERRORS, *BODY_ERRORS, "INSTANCE_TERMINAL")
+    return Operation(
+        "post",
+        f"{INSTANCE}/{action}",
+        f"{action}Instance",
+        summary,
+        shapes.Ok,
+        body=EmptyBody,
+        errors=errors,
+    )
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("get", "", "listWorkflows", "List registered workflows.", shapes.WorkflowList),
+    Operation(
+        "get",
+        "/{workflow}/instances",
+        "listInstances",
+        "List instances, newest first.",
+        shapes.InstancePage,
+        query=("status", "pageSize", "cursor"),
+        errors=("WORKFLOW_NOT_FOUND", "VALIDATION_ERROR", "INVALID_CURSOR"),
+    ),
+    Operation(
+        "post",
+        "/{workflow}/instances",
+        "createInstance",
+        "Create an instance (201); an existing id returns it unchanged (200).",
+        shapes.InstanceRef,
+        status=201,
+        body=CreateInstanceBody,
+        also=((200, "The instance already existed; returned unchanged.", shapes.InstanceRef),),
+        errors=(
+            "WORKFLOW_NOT_FOUND",
+            "INVALID_INSTANCE_ID",
+            "WORKFLOW_PARAMS_INVALID",
+            *BODY_ERRORS,
+        ),
+    ),
+    Operation(
+        "post",
+        "/{workflow}/instances/batch",
+        "createInstances",
+        "Create up to 1000 instances; existing ids are skipped.",
+        shapes.BatchCreated,
+        body=CreateBatchBody,
+        body_required=True,
+        errors=(
+            "WORKFLOW_NOT_FOUND",
+            "INVALID_INSTANCE_ID",
+            "WORKFLOW_PARAMS_INVALID",
+            *BODY_ERRORS,
+        ),
+    ),
+    Operation(
+        "get",
+        INSTANCE,
+        "getInstance",
+        "An instance's details and meta.",
+        shapes.Instance,
+        errors=FOUND_ERRORS,
+    ),
+    Operation(
+        "get",
+        f"{INSTANCE}/history",
+        "getInstanceHistory",
+        "Steps, events and logs of one run.",
+        shapes.History,
+        query=(
+            "runNumber",
+            "pageSize",
+            "order",
+            "includeLogs",
+            "stepsCursor",
+            "eventsCursor",
+            "logsCursor",
+        ),
+        errors=(*FOUND_ERRORS, "VALIDATION_ERROR", "INVALID_CURSOR"),
+    ),
+    Operation(
+        "post",
+        f"{INSTANCE}/events",
+        "sendEvent",
+        "Send an event to an instance.",
+        shapes.EventAccepted,
+        body=SendEventBody,
+        body_required=True,
+        errors=(*FOUND_ERRORS, *BODY_ERRORS, "INSTANCE_TERMINAL"),
+    ),
+    *(_control(action) for action in ("pause", "resume", "terminate", "restart")),
+    Operation(
+        "post",
+        f"{INSTANCE}/retry-failed-step",
+        "retryFailedStep",
+        "Re-open the failed last step of an errored instance.",
+        shapes.RetryAccepted,
+        body=RetryFailedStepBody,
+        errors=(*FOUND_ERRORS, *BODY_ERRORS, "INSTANCE_NOT_ERRORED", "FAILED_STEP_NOT_RETRYABLE"),
+    ),
+    Operation(
+        "post",
+        "/_runner/tick",
+        "runnerTick",
+        "Advance due work inside the API process.",
+        shapes.TickResult,
+        body=RunnerTickBody,
+        errors=(*BODY_ERRORS, "RUNNER_TICK_DISABLED"),
+    ),
+    Operation(
+        "get",
+        "/health",
+        "health",
+        "Liveness and Redis reachability; needs no token.",
+        shapes.Health,
+        also=((503, "Redis is down.", shapes.Health),),
+        common_errors=False,
+    ),
+    Operation("get", "/openapi.json", "openapi", "This document.", shapes.OpenAPIDocument),
+)
+
+QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
+    "status": {"type": "string", "enum": [status.value for status in Status]},
+    "pageSize": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25},
+    "cursor": {"type": "string"},
+    "runNumber": {"type": "integer", "minimum": 0, "description": "Default: the current run."},
+    "order": {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
+    "includeLogs": {"type": "string", "enum": ["true", "false"], "default": "false"},
+    "stepsCursor": {"type": "string"},
+    "eventsCursor": {"type": "string"},
+    "logsCursor": {"type": "string"},
+}
+
+
+def build_document(mount: str, *, secured: bool) -> dict[str, Any]:
+    refs, schemas = _schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(mount + op.path or "/", {})[op.method] = _operation(op, refs, secured)
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "durable workflows API", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": {"bearerAuth": _bearer()}},
+    }
+    if secured:
+        document["security"] = [{"bearerAuth": []}]
+    return document
+
+
+def _schemas() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        *((m, "validation") for m in REQUEST_MODELS),
+        *((m, "serialization") for m in shapes.RESPONSE_MODELS),
+    ]
+    keyed, top = models_json_schema(models, ref_template=REF_TEMPLATE)
+    refs = {model.__name__: dict(schema) for (model, _mode), schema in keyed.items()}
+    return refs, dict(top.get("$defs", {}))
+
+
+def _operation(op: Operation, refs: dict[str, dict[str, Any]], secured: bool) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "parameters": _path_parameters(op.path) + [_query(name) for name in op.query],
+        "responses": _responses(op, refs),
+    }
+    if op.body is not None:
+        content = {"application/json": {"schema": refs[op.body.__name__]}}
+        spec["requestBody"] = {"required": op.body_required, "content": content}
+    if not op.common_errors and secured:
+        spec["security"] = []
+    return spec
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    names = re.findall(r"{(\w+)}", path)
+    return [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+    ]
+
+
+def _query(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": QUERY_PARAMETERS[name]}
+
+
+def _responses(op: Operation, refs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    responses = {str(op.status): _response("Success.", refs[op.response.__name__])}
+    for status, description, shape in op.also:
+        responses[str(status)] = _response(description, refs[shape.__name__])
+    codes: dict[int, list[str]] = {}
+    for code in (*op.errors, *(COMMON_ERRORS if op.common_errors else ())):
+        codes.setdefault(STATUS_BY_CODE[code], []).append(code)
+    for status, names in sorted(codes.items()):
+        responses[str(status)] = _response(" or ".join(names), refs["Error"])
+    return responses
+
+
+def _response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _bearer() -> dict[str, str]:
+    return {"type": "http", "scheme": "bearer"}

@@ -1,0 +1,199 @@
+"""Response shapes of SPEC §5, as pydantic models used only to document them in OpenAPI.
+
+Field names are the JSON (camelCase) names. The Client already returns these shapes as plain
+dicts; routes pass them through unchanged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from durable.types import LogLevel, Status, StepStatus, StepType
+
+
+class Shape(BaseModel):
+    pass
+
+
+class ErrorIssue(Shape):
+    path: str
+    message: str
+
+
+class Error(Shape):
+    message: str
+    code: str
+    issues: list[ErrorIssue] | None = Field(None, description="Present on validation errors.")
+
+
+class WorkflowSummary(Shape):
+    name: str
+
+
+class WorkflowList(Shape):
+    workflows: list[WorkflowSummary]
+
+
+class ErrorInfo(Shape):
+    name: str
+    message: str
+
+
+class Details(Shape):
+    status: Status
+    runNumber: int
+    error: ErrorInfo | None = Field(None, description="Present when the instance errored.")
+    output: Any = Field(None, description="The workflow's return value, once complete.")
+
+
+class InstanceRef(Shape):
+    id: str
+    details: Details
+
+
+class InstanceSummary(InstanceRef):
+    params: Any
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class InstancePage(Shape):
+    instances: list[InstanceSummary] = Field(description="Newest first.")
+    nextCursor: str | None
+    cursor: str | None
+    hasNextPage: bool
+
+
+class BatchCreated(Shape):
+    instances: list[InstanceRef] = Field(description="Only the created ones, in input order.")
+
+
+class StepFields(Shape):
+    stepKey: str
+    name: str
+    type: StepType
+    status: StepStatus
+    attempts: int
+    maxAttempts: int
+    timeoutMs: int | None
+    nextRetryAt: datetime | None
+    wakeAt: datetime | None
+    waitEventType: str | None
+    error: ErrorInfo | None = None
+
+
+class CurrentStep(StepFields):
+    pass
+
+
+class Meta(Shape):
+    workflowName: str
+    runNumber: int
+    params: Any
+    pauseRequested: bool
+    createdAt: datetime
+    updatedAt: datetime
+    startedAt: datetime | None
+    completedAt: datetime | None
+    currentStep: CurrentStep | None = None
+
+
+class Instance(InstanceRef):
+    meta: Meta
+
+
+class StepEntry(StepFields):
+    result: Any
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class EventEntry(Shape):
+    id: str | None
+    type: str
+    payload: Any
+    createdAt: datetime
+    deliveredAt: datetime | None
+    consumedByStepKey: str | None
+
+
+class LogEntry(Shape):
+    id: str
+    stepKey: str | None
+    attempt: int | None
+    level: LogLevel
+    category: str
+    message: str
+    data: Any
+    createdAt: datetime
+
+
+class History(Shape):
+    runNumber: int
+    steps: list[StepEntry]
+    stepsCursor: str | None
+    stepsHasNextPage: bool
+    events: list[EventEntry]
+    eventsCursor: str | None
+    eventsHasNextPage: bool
+    logs: list[LogEntry] | None = Field(None, description="Only with includeLogs=true.")
+    logsCursor: str | None = None
+    logsHasNextPage: bool | None = None
+
+
+class EventAccepted(Shape):
+    accepted: Literal[True]
+    status: Details = Field(description="The instance's details before the event.")
+
+
+class Ok(Shape):
+    ok: Literal[True]
+
+
+class RetryInfo(Shape):
+    stepKey: str
+    attempts: int
+    maxAttempts: int
+    scheduledAt: datetime
+
+
+class RetryAccepted(Shape):
+    accepted: Literal[True]
+    instance: InstanceRef
+    retry: RetryInfo
+
+
+class TickResult(Shape):
+    processed: int
+
+
+class Health(Shape):
+    ok: bool
+    redis: Literal["up", "down"]
+    code: str | None = Field(None, description="SERVICE_UNAVAILABLE when Redis is down.")
+    message: str | None = None
+
+
+class OpenAPIDocument(Shape):
+    model_config = ConfigDict(extra="allow")
+    openapi: str
+
+
+RESPONSE_MODELS: tuple[type[Shape], ...] = (
+    Error,
+    WorkflowList,
+    InstancePage,
+    InstanceRef,
+    BatchCreated,
+    Instance,
+    History,
+    EventAccepted,
+    Ok,
+    RetryAccepted,
+    TickResult,
+    Health,
+    OpenAPIDocument,
+)
