@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from durable import keys, records, validation
@@ -43,11 +45,15 @@ async def _store_errors() -> AsyncIterator[None]:
 
 
 def connect(settings: Settings) -> Redis:
+    """A pool that retries a command briefly on a dropped connection (a Redis restart), then
+    gives up quickly so API callers get a 503 instead of a hang."""
     return Redis.from_url(  # type: ignore[no-any-return]
         settings.redis_url,
         socket_timeout=5,
         socket_connect_timeout=2,
         health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
+        retry_on_error=[ConnectionError, TimeoutError],
     )
 
 

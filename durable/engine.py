@@ -45,7 +45,6 @@ log = logging.getLogger("durable.engine")
 
 STEP_NAME_MAX = 200
 MAX_WAIT_MS = 365 * 86_400_000
-INLINE_RERUNS = 25
 
 _current_step: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
     "durable_current_step", default=None

@@ -14,14 +14,15 @@ from redis.asyncio import Redis
 
 from durable import StepContext, workflow
 
-_redis: Redis | None = None
+_connections: dict[int, Redis] = {}
 
 
 def _conn() -> Redis:
-    global _redis
-    if _redis is None:
-        _redis = Redis.from_url(os.environ["REDIS_URL"])
-    return _redis
+    """One connection per event loop (tests run several loops in one process)."""
+    loop = id(asyncio.get_running_loop())
+    if loop not in _connections:
+        _connections[loop] = Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    return _connections[loop]
 
 
 def counter_key(instance_id: str, step: str) -> str:

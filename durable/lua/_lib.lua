@@ -38,7 +38,9 @@ end
 local function schedule(due)
   drop_job()
   local jid = jobstem .. redis.call('HINCRBY', ikey, 'jobn', 1)
-  local job = cjson.encode({t = 1, f = fname, a = {wf, iid}, k = {}, et = now})
+  -- built as text: an empty Lua table has no JSON type of its own ("k" must be an object)
+  local job = '{"t":1,"f":' .. cjson.encode(fname) .. ',"a":[' .. cjson.encode(wf) .. ',' ..
+    cjson.encode(iid) .. '],"k":{},"et":' .. now .. '}'
   redis.call('SET', 'arq:job:' .. jid, job, 'PX', jobttl)
   redis.call('ZADD', queue, due, jid)
   redis.call('HSET', ikey, 'job', jid, 'due', due)

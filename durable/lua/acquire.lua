@@ -1,6 +1,7 @@
 -- Take the lease to advance an instance.
 -- ARGV[A+1] job id ('' = any), A+2 owner, A+3 lease ttl ms.
--- Returns {'ok', fence, now, instance fields, step fields} or {reason}.
+-- Returns {'ok', fence, now, instance fields, step fields}, {'early', job id, due, now} (this
+-- worker's clock runs ahead of Redis) or {reason}.
 local job, owner, ttl = ARGV[A + 1], ARGV[A + 2], tonumber(ARGV[A + 3])
 local status = hget('status')
 if not status then return {'gone'} end
@@ -14,8 +15,7 @@ elseif status ~= 'queued' and status ~= 'waiting' then
 end
 local due = tonumber(hget('due') or 0)
 if status == 'waiting' and due > now then
-  schedule(due)
-  return {'early'}
+  return {'early', schedule(due), due, now}
 end
 drop_job()
 local fence = redis.call('HINCRBY', ikey, 'fence', 1)

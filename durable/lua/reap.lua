@@ -32,7 +32,8 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 
       redis.call('ZADD', leases, lease, m)
     end
   elseif job and (status == 'queued' or status == 'waiting') then
-    if redis.call('EXISTS', 'arq:in-progress:' .. job) == 1 then
+    local claimed = redis.call('EXISTS', 'arq:in-progress:' .. job) == 1
+    if claimed or not redis.call('ZSCORE', queue, job) then
       schedule(tonumber(hget('due')))
       recovered = recovered + 1
     else

@@ -11,12 +11,12 @@ import pytest
 
 from durable import keys
 from tests.helpers import assert_eventually
-from tests.worker.test_distribution import Procs, client, counter, procs  # noqa: F401
+from tests.worker.conftest import counter
 
 pytestmark = pytest.mark.timeout(180)
 
 
-async def test_random_kills_lose_nothing_and_record_each_step_once(procs, client, redis):  # noqa: F811
+async def test_random_kills_lose_nothing_and_record_each_step_once(procs, client, redis):
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     live = [procs.start(lease_ttl="1 s") for _ in range(3)]
     ids = [f"c{n}" for n in range(80)]

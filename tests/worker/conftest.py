@@ -1,0 +1,78 @@
+"""Fixtures for tests that run real worker processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from durable.client import Client
+from durable.settings import Settings
+from tests import flows
+from tests.conftest import REDIS_URL
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Procs:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.redis_url = REDIS_URL
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, lease_ttl: str = "2 s", grace: str = "10 s") -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "REDIS_URL": self.redis_url,
+            "DURABLE_PREFIX": self.prefix,
+            "DURABLE_SHUTDOWN_GRACE": grace,
+            "PYTHONPATH": str(ROOT),
+        }
+        code = f"import worker; worker.run_worker('tests.flows:workflows', lease_ttl={lease_ttl!r})"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], env=env, cwd=ROOT, stderr=subprocess.PIPE
+        )
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+            if proc.stderr:
+                proc.stderr.close()
+
+
+@pytest.fixture
+def procs(prefix: str) -> Iterator[Procs]:
+    os.environ["DURABLE_PREFIX"] = prefix
+    group = Procs(prefix)
+    yield group
+    group.stop()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[Client]:
+    c = Client(flows.workflows, settings)
+    yield c
+    await c.aclose()
+
+
+async def counter(redis: Redis, iid: str, step: str) -> int:
+    return int(await redis.get(flows.counter_key(iid, step)) or 0)
+
+
+async def status(client: Client, wf: str, iid: str) -> str:
+    return (await client.get(wf, iid))["details"]["status"]
+
+
+async def owner_pid(redis: Redis, client: Client, wf: str, iid: str) -> int:
+    key = f"{client.settings.prefix}:{{{wf}/{iid}}}:i"
+    owner = (await redis.hget(key, "owner") or b"").decode()
+    return int(owner.rpartition(":")[2]) if owner else 0
