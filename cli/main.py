@@ -1,0 +1,56 @@
+"""The `durable` console script: the click group and its entry point."""
+
+from __future__ import annotations
+
+import sys
+from importlib import metadata
+from typing import Any
+
+import click
+
+from cli.command import DurableGroup
+from cli.dev import dev
+from cli.instances import instances
+from cli.options import CliState, global_options, group_options
+from cli.services import api_command, worker_command
+from cli.workflows import workflows
+
+
+def _version() -> str:
+    try:
+        return metadata.version("durable")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@click.group(cls=DurableGroup)
+@click.version_option(_version(), prog_name="durable")
+@global_options
+@click.pass_context
+def cli(ctx: click.Context, /, **values: Any) -> None:
+    """Durable workflows: admin commands over the HTTP API, and the services themselves.
+
+    Global options work here (before the command) and on every admin command (after it);
+    the value given after the command wins.
+    """
+    ctx.ensure_object(CliState).options = group_options(values)
+
+
+cli.add_command(workflows)
+cli.add_command(instances)
+cli.add_command(worker_command)
+cli.add_command(api_command)
+cli.add_command(dev)
+
+
+def main() -> None:
+    """Console-script entry point. click reports its own errors; anything else is one line."""
+    try:
+        cli.main(prog_name="durable")
+    except Exception as exc:  # outside click's own handling; never show a traceback
+        click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""`durable instances watch`: the live status of one instance until it ends."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from cli import render
+from cli.client import Api, JSONDict, path
+from cli.command import cli_state, instance_option, with_api, workflow_option
+
+CLEAR_LINE = "\r\x1b[2K"
+
+
+def progress_line(data: JSONDict) -> str:
+    details: JSONDict = data.get("details") or {}
+    meta: JSONDict = data.get("meta") or {}
+    line = f"{data.get('id')}: {details.get('status')} (run {details.get('runNumber')})"
+    step = meta.get("currentStep")
+    if step and details.get("status") not in render.TERMINAL:
+        line += f" - step {render.step_summary(step)}"
+    if meta.get("pauseRequested") and details.get("status") == "running":
+        line += " - pause requested"
+    return line
+
+
+class Display:
+    """Rewrites one line in place on a terminal (with a clock); a line per change when piped.
+
+    With --json, prints the instance as one JSON line each time its status or step changes.
+    """
+
+    def __init__(self, *, tty: bool, as_json: bool) -> None:
+        self._tty = tty and not as_json
+        self._json = as_json
+        self._last: str | None = None
+        self._started = time.monotonic()
+
+    def update(self, data: JSONDict) -> None:
+        line = progress_line(data)
+        if self._tty:
+            clock = f" [{time.monotonic() - self._started:.0f}s]"
+            click.echo(f"{CLEAR_LINE}{line}{clock}", nl=False, color=True)
+        elif line != self._last:
+            click.echo(json.dumps(data, ensure_ascii=False) if self._json else line)
+        self._last = line
+
+    def finish(self, data: JSONDict) -> None:
+        if self._tty:
+            click.echo(CLEAR_LINE, nl=False, color=True)
+        if self._json:
+            click.echo(json.dumps(data, ensure_ascii=False))
+            return
+        details: JSONDict = data.get("details") or {}
+        click.echo(f"Instance {data.get('id')} {details.get('status')}.")
+        for line in render.details_lines(details)[1:]:
+            click.echo(line)
+
+
+@click.command("watch")
+@workflow_option
+@instance_option
+@click.option(
+    "--interval",
+    "interval_ms",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    metavar="MS",
+    help="Poll interval.",
+)
+@with_api
+def watch(api: Api, workflow: str, instance_id: str, interval_ms: int) -> None:
+    """Show an instance's status and current step until it ends.
+
+    Exits 0 when the instance completes, 1 when it errors or is terminated.
+    """
+    state = cli_state()
+    tty = state.tty if state.tty is not None else sys.stdout.isatty()
+    display = Display(tty=tty, as_json=api.options.json)
+    url = path(workflow, "instances", instance_id)
+    while True:
+        data = api.get(url)
+        status = (data.get("details") or {}).get("status")
+        if status in render.TERMINAL:
+            break
+        display.update(data)
+        state.sleep(interval_ms / 1000)
+    display.finish(data)
+    click.get_current_context().exit(0 if status == "complete" else 1)

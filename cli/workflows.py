@@ -1,0 +1,21 @@
+"""`durable workflows list`: the workflows the API serves."""
+
+from __future__ import annotations
+
+import click
+
+from cli import render
+from cli.client import Api
+from cli.command import DurableGroup, emit, with_api
+
+
+@click.group(cls=DurableGroup)
+def workflows() -> None:
+    """Inspect the registered workflows."""
+
+
+@workflows.command("list")
+@with_api
+def list_workflows(api: Api) -> None:
+    """List the workflows the API serves."""
+    emit(api, api.get("/"), render.workflows)

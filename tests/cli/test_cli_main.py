@@ -1,0 +1,45 @@
+"""The entry point: errors outside and inside click stay one line; DURABLE_DEBUG shows them."""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import cli.main
+from cli.main import main
+
+
+def test_main_reports_unexpected_errors_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(cli.main.cli, "main", explode)
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == "Error: unexpected OSError: disk on fire\n"
+
+
+def test_durable_debug_lets_the_traceback_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = types.ModuleType("worker")
+
+    def run_worker(workflows: str, **kwargs: Any) -> None:
+        raise RuntimeError("kaboom")
+
+    fake.run_worker = run_worker  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "worker", fake)
+    result = CliRunner().invoke(
+        cli.main.cli, ["worker", "--workflows", "a:b"], env={"DURABLE_DEBUG": "1"}
+    )
+    assert isinstance(result.exception, RuntimeError)
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(cli.main.cli, ["--version"], prog_name="durable")
+    assert result.exit_code == 0 and result.stdout.startswith("durable, version ")

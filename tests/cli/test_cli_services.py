@@ -1,0 +1,151 @@
+"""`durable worker` and `durable api` hand their options to the service functions."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import cli
+from durable.errors import ConfigurationError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
+    """Replace `worker.run_worker` and `api.serve` with recorders."""
+    recorded: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def recorder(name: str) -> Any:
+        def record(*args: Any, **kwargs: Any) -> None:
+            recorded.append((name, args, kwargs))
+
+        return record
+
+    for module, attr in (("worker", "run_worker"), ("api", "serve")):
+        fake = types.ModuleType(module)
+        setattr(fake, attr, recorder(attr))
+        monkeypatch.setitem(sys.modules, module, fake)
+    return recorded
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, prog_name="durable")
+
+
+def test_worker_passes_options(calls: list[Any]) -> None:
+    result = run(
+        "worker", "--workflows", "examples.gallery:workflows", "--redis-url", "redis://r:1/2",
+        "--concurrency", "8", "--burst", "--lease-ttl", "3 s",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert calls == [
+        (
+            "run_worker",
+            ("examples.gallery:workflows",),
+            {"redis_url": "redis://r:1/2", "concurrency": 8, "burst": True, "lease_ttl": "3 s"},
+        )
+    ]
+
+
+def test_worker_defaults_and_workflows_from_env(calls: list[Any]) -> None:
+    result = run("worker", env={"DURABLE_WORKFLOWS": "pkg.mod:flows"})
+    assert result.exit_code == 0, result.output
+    kwargs = {"redis_url": None, "concurrency": None, "burst": False, "lease_ttl": None}
+    assert calls == [("run_worker", ("pkg.mod:flows",), kwargs)]
+
+
+def test_worker_needs_workflows(calls: list[Any]) -> None:
+    result = run("worker")
+    assert result.exit_code == 2
+    assert "Missing option '--workflows'" in result.stderr and calls == []
+
+
+def test_worker_rejects_bad_lease_ttl(calls: list[Any]) -> None:
+    result = run("worker", "--workflows", "a:b", "--lease-ttl", "forever")
+    assert result.exit_code == 2
+    assert "invalid duration 'forever'" in result.stderr and calls == []
+
+
+def test_configuration_errors_are_usage_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(workflows: str, **kwargs: Any) -> None:
+        raise ConfigurationError(f"cannot import {workflows!r}: no module named 'nope'")
+
+    fake = types.ModuleType("worker")
+    fake.run_worker = broken  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "worker", fake)
+    result = run("worker", "--workflows", "nope:flows")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: cannot import 'nope:flows': no module named 'nope' (see 'durable worker --help')\n"
+    )
+
+
+def test_unexpected_errors_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(workflows: str, **kwargs: Any) -> None:
+        raise RuntimeError("kaboom")
+
+    fake = types.ModuleType("worker")
+    fake.run_worker = broken  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "worker", fake)
+    result = run("worker", "--workflows", "a:b")
+    assert result.exit_code == 1
+    assert result.stderr == "Error: unexpected RuntimeError: kaboom\n"
+
+
+def test_api_passes_options(calls: list[Any]) -> None:
+    result = run("api", "--workflows", "a.b:c", "--host", "0.0.0.0", "--port", "9001")
+    assert result.exit_code == 0, result.output
+    assert calls == [("serve", ("a.b:c",), {"host": "0.0.0.0", "port": 9001, "settings": None})]
+
+
+def test_api_redis_url_becomes_settings(calls: list[Any]) -> None:
+    result = run("api", "--workflows", "a:b", "--redis-url", "redis://elsewhere:6380/1")
+    assert result.exit_code == 0, result.output
+    (_, _, kwargs) = calls[0]
+    assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 8000
+    assert kwargs["settings"].redis_url == "redis://elsewhere:6380/1"
+
+
+def test_api_rejects_bad_port(calls: list[Any]) -> None:
+    assert run("api", "--workflows", "a:b", "--port", "70000").exit_code == 2
+
+
+def test_python_dash_m_entry_point() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "cli.main", "--help"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.returncode == 0 and "instances" in out.stdout
+
+
+def test_service_exits_when_its_dev_parent_is_gone() -> None:
+    # The parent pid below is never ours, so the watchdog must SIGTERM the process at once.
+    code = (
+        "import time; from cli.services import exit_with_parent; exit_with_parent(); time.sleep(20)"
+    )
+    env = {**os.environ, "DURABLE_DEV_PARENT_PID": str(2**22 + 7)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, timeout=15)
+    assert proc.returncode == -signal.SIGTERM
+
+
+def test_services_import_workflows_from_the_working_directory(
+    calls: list[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.chdir(tmp_path)
+    assert run("worker", "--workflows", "flows:workflows").exit_code == 0
+    assert sys.path[0] == str(tmp_path)
+
+
+def test_dev_rejects_a_bad_registry_before_starting_anything() -> None:
+    result = run("dev", "--workflows", "no_such_module_here:flows")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: cannot import workflows module 'no_such_module_here'")
