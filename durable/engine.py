@@ -151,18 +151,22 @@ class Execution:
         self.logs, self.workflow_logs_pending = [], 0
         return "\n".join(lines), count
 
-    async def save(self, key: str, record: str, mode: str = "commit") -> JSONDict | None:
-        """Write a step record; returns the winning record if another write got there first."""
-        lines, count = self._take_logs()
-        res = await self.store.call(
-            "save_step", self.ref, self.fence, self.run, key, record, mode, lines, count,
-            self.settings.max_steps_per_run,
-        )  # fmt: skip
+    async def _write(self, script: str, *args: Any) -> list[Any]:
+        """Run a fenced step script; a refused fence or a full run raise here."""
+        res = await self.store.call(script, self.ref, self.fence, self.run, *args)
         if res[0] == "fenced":
             self.lost = True
             raise LeaseLost()
         if res[0] == "limit":
             raise StepLimitError(self.settings.max_steps_per_run)
+        return res
+
+    async def save(self, key: str, record: str, mode: str = "commit") -> JSONDict | None:
+        """Write a step record; returns the winning record if another write got there first."""
+        lines, count = self._take_logs()
+        res = await self._write(
+            "save_step", key, record, mode, lines, count, self.settings.max_steps_per_run
+        )
         if res[0] == "exists":
             winner: JSONDict = json.loads(res[1])
             self.recorded[key] = winner
@@ -364,15 +368,10 @@ class Execution:
         rec.update(et=type, a=0, m=1)
         lines, count = self._take_logs()
         message = WaitForEventTimeoutError(key, type).message
-        res = await self.store.call(
-            "wait_event", self.ref, self.fence, self.run, key, type, rec["w"], step_head(rec),
-            lines, count, self.settings.max_steps_per_run, message,
+        res = await self._write(
+            "wait_event", key, type, rec["w"], step_head(rec), lines, count,
+            self.settings.max_steps_per_run, message,
         )  # fmt: skip
-        if res[0] == "fenced":
-            self.lost = True
-            raise LeaseLost()
-        if res[0] == "limit":
-            raise StepLimitError(self.settings.max_steps_per_run)
         self.recorded[key] = json.loads(res[1])
         if res[0] == "event":
             self._boundary()
