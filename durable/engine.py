@@ -8,6 +8,7 @@ recorded as a result. Every write carries the lease's fencing token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import json
@@ -45,6 +46,7 @@ log = logging.getLogger("durable.engine")
 
 STEP_NAME_MAX = 200
 MAX_WAIT_MS = 365 * 86_400_000
+RUNNING_MARK_DELAY_S = 0.02
 
 _current_step: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
     "durable_current_step", default=None
@@ -64,6 +66,19 @@ def error_record(exc: BaseException) -> JSONDict:
 
 
 def _takes_context(fn: Callable[..., Any]) -> bool:
+    code = getattr(fn, "__code__", None)
+    if code is not None and getattr(fn, "__defaults__", None) is None:
+        cached = _CONTEXT_CACHE.get(code)
+        if cached is None:
+            cached = _CONTEXT_CACHE[code] = _signature_takes_context(fn)
+        return cached
+    return _signature_takes_context(fn)
+
+
+_CONTEXT_CACHE: dict[Any, bool] = {}
+
+
+def _signature_takes_context(fn: Callable[..., Any]) -> bool:
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
@@ -110,6 +125,8 @@ class Execution:
         self.budget = max_steps
         self.active: set[asyncio.Task[Any]] = set()
         self.lost = False
+        # consecutive executions that died without recording progress (worker crashes)
+        self.interruptions = int(inst.get("lost") or 0)
 
     # -- boundaries ----------------------------------------------------------------------------
 
@@ -173,6 +190,8 @@ class Execution:
             return winner
         if int(res[1]):
             self.pause_requested = True
+        if mode == "commit":
+            self.interruptions = 0
         self.recorded[key] = json.loads(record)
         return None
 
@@ -229,26 +248,29 @@ class Execution:
         timeout_ms: int | None,
     ) -> Any:
         rec = self._new_record(key, name, StepType.DO)
+        # a "running" record left behind, or a lease lost without progress, means the last
+        # attempt was interrupted: run it again without using the retry budget
         interrupted = key in self.recorded and rec["s"] == StepStatus.RUNNING
-        rec["i"] = rec.get("i", 0) + (1 if interrupted else 0)
-        rec["a"] = rec.get("a", 0) if interrupted else rec.get("a", 0) + 1
+        rec["a"] = rec.get("a", 0) if interrupted or self.interruptions else rec.get("a", 0) + 1
+        rec["a"] = max(rec["a"], 1)
         rec["m"] = max(policy.max_attempts, rec.get("m", 0), rec["a"])
         rec["to"] = timeout_ms
+        rec["i"] = max(rec.get("i", 0), self.interruptions) or None
         rec["s"], rec["u"], rec["nr"] = StepStatus.RUNNING, self.now(), None
-        if rec["i"] >= self.settings.max_interruptions:
-            return await self._fail(key, rec, WorkerLostError(key, rec["i"]))
+        if self.interruptions >= self.settings.max_interruptions:
+            return await self._fail(key, rec, WorkerLostError(key, self.interruptions))
         if self.budget is not None:
             self.budget -= 1
-        started = asyncio.ensure_future(self.save(key, encode_step(rec), "start"))
+        mark = RunningMark(self, key, encode_step(rec))
         try:
             value = await self._invoke(key, fn, rec["a"], timeout_ms)
         except Exception as exc:  # a failed attempt: retry or fail the step
-            await started
+            await mark.settle()
             return await self._failed_attempt(key, rec, policy, exc)
         except BaseException:
-            started.cancel()
+            mark.cancel()
             raise
-        await started
+        await mark.settle()
         return await self._succeed(key, rec, value)
 
     async def _invoke(
@@ -380,6 +402,32 @@ class Execution:
             raise WaitForEventTimeoutError(key, type)
         self.suspend(rec["w"])
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+class RunningMark:
+    """Records a step attempt as `running` only once it has run for a moment: fast steps cost
+    one write (their outcome), slow ones show up as running while they work."""
+
+    def __init__(self, execution: Execution, key: str, record: str) -> None:
+        self._writing = False
+        self._task = asyncio.ensure_future(self._mark(execution, key, record))
+
+    async def _mark(self, execution: Execution, key: str, record: str) -> None:
+        await asyncio.sleep(RUNNING_MARK_DELAY_S)
+        self._writing = True
+        await execution.save(key, record, "start")
+
+    async def settle(self) -> None:
+        """Before the outcome is written: drop a pending mark, or let one in flight land."""
+        if self._writing:
+            await self._task
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    def cancel(self) -> None:
+        self._task.cancel()
 
 
 def _received(result: JSONDict) -> ReceivedEvent:

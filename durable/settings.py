@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -71,5 +72,7 @@ class Settings:
     def validate(self) -> None:
         if self.lease_ttl_ms < 500:
             raise ConfigurationError("lease TTL must be at least 500 ms")
-        if not self.prefix or any(c in self.prefix for c in "{} "):
-            raise ConfigurationError(f"invalid key prefix {self.prefix!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", self.prefix):
+            raise ConfigurationError(
+                f"invalid key prefix {self.prefix!r}: 1-64 letters, digits or _ . : -"
+            )

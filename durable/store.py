@@ -38,9 +38,19 @@ def _source(name: str) -> str:
     return resources.files("durable").joinpath("lua", f"{name}.lua").read_text()
 
 
-def script_source(name: str) -> str:
-    """The full text of one script: the shared preamble then the script's own body."""
-    return _source("_lib") + "\n" + _source(name)
+def script_source(name: str, settings: Settings) -> str:
+    """One script: the shared preamble, with this deployment's constants, then its body."""
+    constants = {
+        "__PREFIX__": settings.prefix,
+        "__FUNCTION__": keys.ADVANCE_FUNCTION,
+        "__JOB_TTL__": str(settings.job_timeout_ms),
+        "__RETENTION__": str(settings.retention_ms),
+        "__LEASE_TTL__": str(settings.lease_ttl_ms),
+    }
+    preamble = _source("_lib")
+    for placeholder, value in constants.items():
+        preamble = preamble.replace(placeholder, value)
+    return preamble + "\n" + _source(name)
 
 
 def pairs(flat: list[Any]) -> dict[str, str]:
@@ -64,7 +74,7 @@ class Store:
         self.redis = redis
         self.settings = settings
         self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES
+            name: redis.register_script(script_source(name, settings)) for name in SCRIPT_NAMES
         }
 
     async def call(self, script: str, ref: Ref, *args: Any) -> list[Any]:
@@ -79,32 +89,12 @@ class Store:
         await self._scripts[script](keys=keys_, args=argv, client=pipe)
 
     def _arguments(self, ref: Ref, args: tuple[Any, ...]) -> tuple[list[str], list[Any]]:
-        s, wf, iid = self.settings, ref.workflow, ref.instance_id
-        keys_ = [
-            keys.instance_key(s.prefix, wf, iid),
-            keys.workflow_index_key(s.prefix, wf),
-            keys.queue_key(s.prefix),
-            keys.leases_key(s.prefix),
-            keys.expiry_key(s.prefix),
-        ]
-        argv = [
-            keys.instance_base(s.prefix, wf, iid),
-            keys.status_index_stem(s.prefix, wf),
-            keys.job_id_stem(s.prefix, wf, iid),
-            iid,
-            keys.tag(wf, iid),
-            keys.ADVANCE_FUNCTION,
-            s.job_timeout_ms,
-            s.retention_ms,
-            wf,
-            s.lease_ttl_ms,
-            *args,
-        ]
-        return keys_, argv
+        key = keys.instance_key(self.settings.prefix, ref.workflow, ref.instance_id)
+        return [key], [ref.workflow, ref.instance_id, *args]
 
     async def reap(self, limit: int = 100) -> tuple[int, int]:
         placeholder = Ref("-", "-")
-        recovered, expired = await self.call("reap", placeholder, limit, self.settings.prefix)
+        recovered, expired = await self.call("reap", placeholder, limit)
         return int(recovered), int(expired)
 
     async def due_jobs(self, now_ms: int, limit: int) -> list[str]:

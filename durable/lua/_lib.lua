@@ -1,13 +1,17 @@
--- Shared preamble of every instance script (durable/store.py prepends it).
--- KEYS: instance hash, workflow index, queue, leases, expiry
--- ARGV: 1 key stem, 2 status-index stem, 3 job-id stem, 4 instance id, 5 member "wf/id",
---       6 arq function, 7 job ttl ms, 8 retention ms, 9 workflow name, 10 lease ttl ms;
---       script arguments follow.
-local ikey, wfidx, queue, leases, expiry = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local base, ststem, jobstem, iid, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local fname, jobttl, retention, wf = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
-local leasettl = tonumber(ARGV[10])
-local A = 10
+-- Shared preamble of every instance script (durable/store.py prepends it and fills in the
+-- __SETTINGS__ placeholders once, so calls carry only what changes).
+-- KEYS: the instance hash. ARGV: 1 workflow name, 2 instance id; script arguments follow.
+-- Key names mirror durable/keys.py (tests read what the scripts write through keys.py).
+local P, fname = '__PREFIX__', '__FUNCTION__'
+local jobttl, retention, leasettl = __JOB_TTL__, __RETENTION__, __LEASE_TTL__
+local wf, iid = ARGV[1], ARGV[2]
+local member = wf .. '/' .. iid
+local base = P .. ':{' .. member .. '}'
+local ikey = KEYS[1]
+local wfidx, ststem = P .. ':w:' .. wf .. ':all', P .. ':w:' .. wf .. ':st:'
+local queue, leases, expiry = P .. ':queue', P .. ':leases', P .. ':expiry'
+local jobstem = P .. ':job:' .. member .. ':'
+local A = 2
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 
@@ -16,9 +20,9 @@ local function hget(field)
 end
 
 local function set_status(new)
-  local old = hget('status')
-  if old then redis.call('ZREM', ststem .. old, iid) end
-  redis.call('ZADD', ststem .. new, hget('created'), iid)
+  local cur = redis.call('HMGET', ikey, 'status', 'created')
+  if cur[1] then redis.call('ZREM', ststem .. cur[1], iid) end
+  redis.call('ZADD', ststem .. new, cur[2], iid)
   redis.call('HSET', ikey, 'status', new, 'updated', now)
 end
 
@@ -79,7 +83,8 @@ local function is_terminal(status)
 end
 
 local function holds(fence)
-  return hget('fence') == fence and hget('status') == 'running'
+  local cur = redis.call('HMGET', ikey, 'fence', 'status')
+  return cur[1] == fence and cur[2] == 'running'
 end
 
 -- Append log records (JSON objects without "id", one per line) to the run's log list. User data

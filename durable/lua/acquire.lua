@@ -9,6 +9,7 @@ local current = hget('job')
 if job ~= '' and current ~= job then return {'stale'} end
 if status == 'running' then
   if tonumber(hget('lease') or 0) > now then return {'busy'} end
+  redis.call('HINCRBY', ikey, 'lost', 1)
 elseif status ~= 'queued' and status ~= 'waiting' then
   drop_job()
   return {status}

@@ -1,18 +1,17 @@
 -- Housekeeping run by every worker: recover instances whose lease expired (their worker died),
 -- re-issue jobs a dead worker claimed but never started, and drop index entries of instances
 -- whose retention ran out.
--- KEYS 1-2 are unused placeholders. ARGV[A+1] batch limit, A+2 key prefix.
--- Returns {recovered, expired}.
-local limit, prefix = tonumber(ARGV[A + 1]), ARGV[A + 2]
+-- Called with a placeholder instance. ARGV[A+1] batch limit. Returns {recovered, expired}.
+local limit = tonumber(ARGV[A + 1])
 
 local function bind(m)
   member = m
   wf, iid = string.match(m, '^([^/]*)/(.*)$')
-  base = prefix .. ':{' .. m .. '}'
+  base = P .. ':{' .. m .. '}'
   ikey = base .. ':i'
-  ststem = prefix .. ':w:' .. wf .. ':st:'
-  wfidx = prefix .. ':w:' .. wf .. ':all'
-  jobstem = prefix .. ':job:' .. m .. ':'
+  ststem = P .. ':w:' .. wf .. ':st:'
+  wfidx = P .. ':w:' .. wf .. ':all'
+  jobstem = P .. ':job:' .. m .. ':'
 end
 
 local recovered, expired = 0, 0
@@ -24,6 +23,7 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 
     local lease = tonumber(hget('lease') or 0)
     if lease <= now then
       redis.call('HINCRBY', ikey, 'fence', 1)
+      redis.call('HINCRBY', ikey, 'lost', 1)
       redis.call('HDEL', ikey, 'lease', 'owner')
       set_status('queued')
       schedule(now)

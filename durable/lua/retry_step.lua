@@ -11,7 +11,7 @@ local at = now + delay
 local rec = head .. ',"nr":' .. at .. ',"u":' .. now .. '}'
 redis.call('HSET', skey, key, rec)
 persist_all()
-redis.call('HDEL', ikey, 'error', 'completed')
+redis.call('HDEL', ikey, 'error', 'completed', 'lost')
 set_status('waiting')
 schedule(at)
 return {'ok', rec, at}

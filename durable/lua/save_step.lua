@@ -16,4 +16,6 @@ redis.call('HSET', skey, key, record)
 redis.call('HSET', ikey, 'cur', key, 'updated', now)
 push_logs(run, ARGV[A + 6])
 count_logs(ARGV[A + 7])
-return {'ok', tonumber(hget('pause') or 0), tonumber(hget('wake') or 0)}
+if mode == 'commit' then redis.call('HDEL', ikey, 'lost') end
+local flags = redis.call('HMGET', ikey, 'pause', 'wake')
+return {'ok', tonumber(flags[1] or 0), tonumber(flags[2] or 0)}

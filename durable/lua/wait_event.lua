@@ -29,6 +29,7 @@ for seq = 1, tonumber(hget('evn') or 0) do
     local ev = raw and cjson.decode(raw)
     if ev and ev['t'] == etype and tonumber(ev['c']) <= deadline then
       redis.call('HSET', ekey, seq .. ':k', key, seq .. ':d', now)
+      redis.call('HDEL', ikey, 'lost')
       local payload = redis.call('HGET', ekey, seq .. ':p') or 'null'
       return save('event', 'completed', ',"r":{"type":' .. cjson.encode(etype) ..
         ',"payload":' .. payload .. ',"timestamp":' .. ev['c'] .. '}')
