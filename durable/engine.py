@@ -8,7 +8,6 @@ recorded as a result. Every write carries the lease's fencing token.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import inspect
 import json
@@ -192,7 +191,6 @@ class Execution:
             self.pause_requested = True
         if mode == "commit":
             self.interruptions = 0
-        self.recorded[key] = json.loads(record)
         return None
 
     def log(self, level: LogLevel, message: str, data: Any, category: str) -> None:
@@ -409,25 +407,24 @@ class RunningMark:
     one write (their outcome), slow ones show up as running while they work."""
 
     def __init__(self, execution: Execution, key: str, record: str) -> None:
-        self._writing = False
-        self._task = asyncio.ensure_future(self._mark(execution, key, record))
+        self._write: asyncio.Future[Any] | None = None
+        self._timer = asyncio.get_running_loop().call_later(
+            RUNNING_MARK_DELAY_S, self._fire, execution, key, record
+        )
 
-    async def _mark(self, execution: Execution, key: str, record: str) -> None:
-        await asyncio.sleep(RUNNING_MARK_DELAY_S)
-        self._writing = True
-        await execution.save(key, record, "start")
+    def _fire(self, execution: Execution, key: str, record: str) -> None:
+        self._write = asyncio.ensure_future(execution.save(key, record, "start"))
 
     async def settle(self) -> None:
         """Before the outcome is written: drop a pending mark, or let one in flight land."""
-        if self._writing:
-            await self._task
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._timer.cancel()
+        if self._write is not None:
+            await self._write
 
     def cancel(self) -> None:
-        self._task.cancel()
+        self._timer.cancel()
+        if self._write is not None:
+            self._write.cancel()
 
 
 def _received(result: JSONDict) -> ReceivedEvent:
