@@ -33,7 +33,7 @@ from durable.errors import (
     WorkerLostError,
     WorkflowError,
 )
-from durable.records import dumps, encode_step, step_head
+from durable.records import clean_text, dumps, encode_step, step_head
 from durable.retries import Retries, as_retries
 from durable.settings import Settings
 from durable.step import ReceivedEvent, StepContext
@@ -61,7 +61,7 @@ def error_name(exc: BaseException) -> str:
 
 
 def error_record(exc: BaseException) -> JSONDict:
-    return {"name": error_name(exc), "message": str(exc) or error_name(exc)}
+    return {"name": clean_text(error_name(exc)), "message": clean_text(str(exc) or error_name(exc))}
 
 
 def _takes_context(fn: Callable[..., Any]) -> bool:
@@ -205,7 +205,8 @@ class Execution:
         record = {"k": key, "a": attempt, "l": level, "g": category, "m": str(message)}
         record["d"] = data
         record["c"] = self.now()
-        self.logs.append(json.dumps(record, default=str, separators=(",", ":")))
+        line = json.dumps(record, default=str, separators=(",", ":"), ensure_ascii=False)
+        self.logs.append(clean_text(line))
 
     # -- step.do -------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ scripts can read it without decoding user data:
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,8 +28,19 @@ def iso(ms: int | str | None) -> str | None:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON; raises ValueError/TypeError for values JSON cannot hold."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Compact JSON; raises ValueError/TypeError for values JSON cannot hold, including text
+    that is not valid Unicode (lone surrogates, e.g. from os.fsdecode)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text.encode()  # UnicodeEncodeError is a ValueError
+    return text
+
+
+def clean_text(text: str) -> str:
+    """Text safe to store and to serve: lone surrogates become U+FFFD."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def encode_step(rec: JSONDict) -> str:
