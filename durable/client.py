@@ -5,6 +5,7 @@ Every method returns plain dicts in the HTTP API's JSON shape and raises the Cli
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import uuid
@@ -36,10 +37,16 @@ from durable.workflow import Registry, RegistryLike, Workflow, as_registry
 BATCH_LIMIT = 1000
 
 
+STORE_TIMEOUT_S = 5.0
+
+
 @contextlib.asynccontextmanager
-async def _store_errors() -> AsyncIterator[None]:
+async def _store_errors(timeout_s: float | None = STORE_TIMEOUT_S) -> AsyncIterator[None]:
+    """Redis trouble becomes StoreUnavailableError, within a bounded time even when Redis is
+    frozen or the network drops packets (a hung call would otherwise hang its HTTP request)."""
     try:
-        yield
+        async with asyncio.timeout(timeout_s):
+            yield
     except (ConnectionError, TimeoutError, BusyLoadingError, OSError) as exc:
         raise StoreUnavailableError() from exc
 
@@ -51,7 +58,6 @@ def connect(settings: Settings) -> Redis:
         settings.redis_url,
         socket_timeout=5,
         socket_connect_timeout=2,
-        health_check_interval=15,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
         retry_on_error=[ConnectionError, TimeoutError],
     )
@@ -109,7 +115,9 @@ class Client:
         async with _store_errors():
             res = await self.store.call("create", ref, encoded)
         inst = pairs(res[1])
-        return {"id": ref.instance_id, "details": records.details(inst)}, bool(res[0])
+        # a generated id is new: "exists" can only be our own create retried after a lost reply
+        created = bool(res[0]) or instance_id is None
+        return {"id": ref.instance_id, "details": records.details(inst)}, created
 
     async def create_batch(self, workflow: str, items: list[JSONDict]) -> list[JSONDict]:
         wf = self._workflow(workflow)
@@ -261,9 +269,10 @@ class Client:
     ) -> JSONDict:
         ref = self._ref(workflow, instance_id)
         etype = validation.event_type(type)
-        eid = validation.event_id(event_id) if event_id is not None else ""
+        # every event gets an id before it is sent, so a retried send stores nothing new
+        eid = validation.event_id(event_id) if event_id is not None else f"evt_{uuid.uuid4().hex}"
         body = validation.sized_json(payload, "event payload", self.settings.max_payload_bytes)
-        head = records.dumps({"id": eid or f"evt_{uuid.uuid4().hex}", "t": etype})[:-1]
+        head = records.dumps({"id": eid, "t": etype})[:-1]
         async with _store_errors():
             res = await self.store.call("send_event", ref, head, body, eid)
         self._raise_for(ref, res)
@@ -278,8 +287,9 @@ class Client:
 
     async def _control(self, script: str, workflow: str, instance_id: str) -> None:
         ref = self._ref(workflow, instance_id)
+        token = uuid.uuid4().hex  # makes a retried terminate/restart answer like the first
         async with _store_errors():
-            res = await self.store.call(script, ref)
+            res = await self.store.call(script, ref, token)
         self._raise_for(ref, res)
 
     async def pause(self, workflow: str, instance_id: str) -> None:
@@ -343,7 +353,7 @@ class Client:
         """Advance due instances inside this process (for the API's runner tick)."""
         if self._engine is None:
             self._engine = Engine(self.store, self.registry)
-        async with _store_errors():
+        async with _store_errors(timeout_s=None):  # runs workflow code: no overall bound
             await self.store.reap()
             now = await self.store.redis_time_ms()
             jobs = await self.store.due_jobs(now, max_instances * 4)

@@ -34,6 +34,7 @@ _UNITS_MS = {
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)\s*$")
 
 Duration = timedelta | int | float | str
+MAX_MS = 2**53  # the largest whole number Redis scores and Lua hold exactly
 
 
 def to_ms(value: Duration) -> int:
@@ -43,13 +44,16 @@ def to_ms(value: Duration) -> int:
     if isinstance(value, timedelta):
         ms = value.total_seconds() * 1000
     elif isinstance(value, int | float):
-        ms = float(value)
+        try:
+            ms = float(value)
+        except OverflowError as exc:
+            raise InvalidDurationError(value, "too large") from exc
     elif isinstance(value, str):
         ms = _parse(value)
     else:
         raise InvalidDurationError(value, f"unsupported type {type(value).__name__}")
-    if math.isnan(ms) or math.isinf(ms):
-        raise InvalidDurationError(value, "not a finite number")
+    if math.isnan(ms) or math.isinf(ms) or ms > MAX_MS:
+        raise InvalidDurationError(value, "not a finite number of at most 2**53 ms")
     if ms < 0:
         raise InvalidDurationError(value, "durations cannot be negative")
     return round(ms)
@@ -63,7 +67,10 @@ def _parse(text: str) -> float:
     factor = _UNITS_MS.get(unit.lower()) if unit else 1
     if factor is None:
         raise InvalidDurationError(text, f"unknown unit {unit!r}")
-    return float(number) * factor
+    try:
+        return float(number) * factor
+    except OverflowError as exc:
+        raise InvalidDurationError(text, "too large") from exc
 
 
 def datetime_to_ms(when: datetime) -> int:

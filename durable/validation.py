@@ -118,4 +118,13 @@ def decode_cursor(value: str | None, fields: tuple[str, ...]) -> dict[str, Any] 
         raise InvalidCursorError(f"invalid cursor {value[:40]!r}") from exc
     if not isinstance(data, dict) or set(data) != set(fields):
         raise InvalidCursorError(f"invalid cursor {value[:40]!r}")
+    for name, item in data.items():
+        number = name in ("s", "p")
+        kind_ok = (
+            isinstance(item, int) and not isinstance(item, bool)
+            if number
+            else isinstance(item, str)
+        )
+        if not kind_ok or (number and not 0 <= item < 2**63):
+            raise InvalidCursorError(f"invalid cursor {value[:40]!r}")
     return data

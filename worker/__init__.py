@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
+from typing import Any
+
+from redis.exceptions import RedisError
 
 from durable.durations import to_ms
 from durable.settings import Settings
@@ -10,6 +14,8 @@ from durable.workflow import load_registry
 from worker.settings import WorkerSettings, build
 
 __all__ = ["WorkerSettings", "build", "run_worker"]
+
+log = logging.getLogger("durable.worker")
 
 
 def run_worker(
@@ -20,8 +26,12 @@ def run_worker(
     burst: bool = False,
     lease_ttl: str | None = None,
 ) -> None:
-    """Run an arq worker for the registry at `workflows` until SIGTERM/SIGINT (or burst end)."""
-    from arq.worker import run_worker as arq_run_worker
+    """Run an arq worker for the registry at `workflows` until SIGTERM/SIGINT (or burst end).
+
+    arq's worker exits when its Redis connection breaks in certain places (a refused reconnect,
+    a reset during the handshake); this process then starts a fresh arq worker with backoff, so
+    a Redis restart never takes the worker down with it.
+    """
 
     overrides: dict[str, object] = {}
     if redis_url:
@@ -33,4 +43,18 @@ def run_worker(
     options = build(settings, concurrency=concurrency, burst=burst)
     options["ctx"]["durable_registry"] = registry
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    arq_run_worker(options)
+    run_until_stopped(options)
+
+
+def run_until_stopped(options: dict[str, Any]) -> None:
+    from arq.worker import create_worker
+
+    delay = 0.25
+    while True:
+        try:
+            create_worker(options).run()
+            return
+        except (RedisError, OSError) as exc:
+            log.warning("lost the connection to Redis (%s); restarting in %.2f s", exc, delay)
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)

@@ -48,6 +48,9 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     registry = _registry(ctx)
     store = Store(ctx["redis"], settings)
     ctx["durable_engine"] = Engine(store, registry)
+    previous = ctx.get("durable_housekeeping")
+    if previous is not None:  # a restarted worker (after a lost Redis) reuses its ctx
+        previous.cancel()
     ctx["durable_housekeeping"] = asyncio.create_task(housekeeping(store))
     log.info("durable worker ready: workflows %s", ", ".join(registry) or "(none)")
 

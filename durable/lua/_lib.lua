@@ -75,7 +75,7 @@ end
 
 local function release_lease()
   redis.call('ZREM', leases, member)
-  redis.call('HDEL', ikey, 'lease', 'owner')
+  redis.call('HDEL', ikey, 'lease', 'owner', 'ajob')
 end
 
 local function is_terminal(status)

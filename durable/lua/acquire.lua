@@ -5,6 +5,12 @@
 local job, owner, ttl = ARGV[A + 1], ARGV[A + 2], tonumber(ARGV[A + 3])
 local status = hget('status')
 if not status then return {'gone'} end
+if status == 'running' and job ~= '' and hget('ajob') == job and hget('owner') == owner then
+  -- a retried call whose first reply was lost: the lease is already ours
+  local run = hget('run')
+  return {'ok', hget('fence'), now, redis.call('HGETALL', ikey),
+    redis.call('HGETALL', base .. ':s:' .. run)}
+end
 local current = hget('job')
 if job ~= '' and current ~= job then return {'stale'} end
 if status == 'running' then
@@ -21,7 +27,7 @@ end
 drop_job()
 local fence = redis.call('HINCRBY', ikey, 'fence', 1)
 set_status('running')
-redis.call('HSET', ikey, 'lease', now + ttl, 'owner', owner)
+redis.call('HSET', ikey, 'lease', now + ttl, 'owner', owner, 'ajob', job)
 redis.call('HDEL', ikey, 'wake')
 if not hget('started') then redis.call('HSET', ikey, 'started', now) end
 redis.call('ZADD', leases, now + ttl, member)

@@ -9,6 +9,12 @@ local fence, run, key, etype = ARGV[A + 1], ARGV[A + 2], ARGV[A + 3], ARGV[A + 4
 local deadline, head = tonumber(ARGV[A + 5]), ARGV[A + 6]
 if not holds(fence) then return {'fenced'} end
 local skey, ekey = base .. ':s:' .. run, base .. ':e:' .. run
+local existing = redis.call('HGET', skey, key)
+if existing then  -- a retried call whose first reply was lost: answer it again
+  local s = string.match(existing, '^{"s":"(%a+)"')
+  if s == 'completed' then return {'event', existing, now} end
+  if s == 'errored' then return {'timeout', existing, now} end
+end
 if redis.call('HEXISTS', skey, key) == 0 and redis.call('HLEN', skey) >= tonumber(ARGV[A + 9]) then
   return {'limit'}
 end

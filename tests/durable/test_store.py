@@ -56,7 +56,7 @@ async def test_writes_with_a_stale_fence_are_rejected(store: Store) -> None:
     await store.call("create", REF, "{}")
     await acquire(store)
     rec = encode_step({"s": "completed", "n": "a", "t": "do", "q": 1, "r": 1})
-    await store.call("terminate", REF)
+    await store.call("terminate", REF, "tok")
     res = await store.call("save_step", REF, "1", 0, "a", rec, "commit", "", 0, 100)
     assert res == ["fenced"]
     steps = await store.redis.hgetall(keys.steps_key(store.settings.prefix, "wf", "i1", 0))
@@ -122,10 +122,10 @@ async def test_wait_event_consumes_only_events_created_before_the_deadline(store
 
 async def test_restart_opens_a_new_run_and_persists_old_keys(store: Store) -> None:
     await store.call("create", REF, "{}")
-    await store.call("terminate", REF)
+    await store.call("terminate", REF, "tok")
     ttl = await store.redis.pttl(keys.instance_key(store.settings.prefix, "wf", "i1"))
     assert ttl > 0
-    assert await store.call("restart", REF) == ["ok", 1]
+    assert await store.call("restart", REF, "tok2") == ["ok", 1]
     assert await store.redis.pttl(keys.instance_key(store.settings.prefix, "wf", "i1")) == -1
     state = await inst(store)
     assert (state["status"], state["run"]) == ("queued", "1")
@@ -151,7 +151,7 @@ async def test_finished_instances_expire_and_leave_the_indexes(
 
     store = Store(redis, replace(settings, retention_ms=50))
     await store.call("create", REF, "{}")
-    await store.call("terminate", REF)
+    await store.call("terminate", REF, "tok")
     index = keys.workflow_index_key(settings.prefix, "wf")
     assert await redis.zcard(index) == 1
     await asyncio.sleep(0.1)  # past the 50 ms retention

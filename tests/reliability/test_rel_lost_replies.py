@@ -1,0 +1,172 @@
+"""A reply lost in transit: Redis ran the command, the connection dropped before the answer came
+back (a Redis restart, a failover, a flaky network), and the client retried.
+
+The control plane (durable.client.connect) and the workers (worker.settings.redis_settings)
+retry a command on a dropped connection or a timeout. Each call below is made once and answered
+once; its effect must happen once too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from durable import workflow
+from durable.client import Client
+from durable.settings import Settings
+from tests.reliability import flows
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@workflow("waiter")
+async def waiter(event: Any, step: Any) -> Any:
+    got = await step.wait_for_event("w", type="lost-reply-wait", timeout="1 h")
+    return got.payload
+
+
+WORKFLOWS = {**flows.workflows, "waiter": waiter}
+
+
+class ReplyDropper:
+    """A TCP proxy in front of Redis. Armed with a marker, it forwards the next request holding
+    the marker, swallows Redis's reply and closes the client's connection instead."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.parsed = urlparse(redis_url)
+        self.upstream = (self.parsed.hostname or "127.0.0.1", self.parsed.port or 6379)
+        self.marker: bytes | None = None
+        self.dropped = 0
+        self.server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        port = self.server.sockets[0].getsockname()[1]
+        userinfo = self.parsed.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@127.0.0.1:{port}" if userinfo else f"127.0.0.1:{port}"
+        return self.parsed._replace(netloc=netloc).geturl()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        redis_r, redis_w = await asyncio.open_connection(*self.upstream)
+        lost = asyncio.Event()
+
+        async def requests() -> None:
+            while data := await client_r.read(65536):
+                if self.marker is not None and self.marker in data:
+                    self.marker = None
+                    self.dropped += 1
+                    lost.set()
+                redis_w.write(data)
+                await redis_w.drain()
+                if lost.is_set():
+                    await asyncio.sleep(0.2)  # Redis runs it meanwhile; the reply goes nowhere
+                    break
+            client_w.close()
+            redis_w.close()
+
+        async def replies() -> None:
+            while data := await redis_r.read(65536):
+                if not lost.is_set():
+                    client_w.write(data)
+                    await client_w.drain()
+            client_w.close()
+
+        with contextlib.suppress(ConnectionError, OSError):
+            await asyncio.gather(requests(), replies())
+
+
+@pytest.fixture
+async def dropper(settings: Settings) -> AsyncIterator[ReplyDropper]:
+    proxy = ReplyDropper(settings.redis_url)
+    await proxy.start()
+    yield proxy
+    await proxy.close()
+
+
+@pytest.fixture
+async def client(settings: Settings, dropper: ReplyDropper) -> AsyncIterator[Client]:
+    c = Client(WORKFLOWS, replace(settings, redis_url=dropper.url))
+    # Load every script once, so the armed request is the one that runs (not a NOSCRIPT miss).
+    await c.create("rel-chain", instance_id="warm")
+    await c.send_event("rel-chain", "warm", type="go")
+    await c.pause("rel-chain", "warm")
+    await c.restart("rel-chain", "warm")
+    await c.terminate("rel-chain", "warm")
+    await c.create("waiter", instance_id="warm-wait")
+    await c.tick()  # acquire, wait_event, release
+    yield c
+    await c.aclose()
+
+
+async def test_one_restart_call_starts_one_new_run(client: Client, dropper: ReplyDropper) -> None:
+    await client.create("rel-chain", instance_id="lost-restart")
+    dropper.marker = b"lost-restart"
+    await client.restart("rel-chain", "lost-restart")
+    assert dropper.dropped == 1
+    got = await client.get("rel-chain", "lost-restart")
+    assert got["details"]["runNumber"] == 1
+
+
+async def test_one_terminate_call_succeeds_once_its_reply_was_lost(
+    client: Client, dropper: ReplyDropper
+) -> None:
+    await client.create("rel-chain", instance_id="lost-terminate")
+    dropper.marker = b"lost-terminate"
+    await client.terminate("rel-chain", "lost-terminate")  # must not raise INSTANCE_TERMINAL
+    assert dropper.dropped == 1
+    got = await client.get("rel-chain", "lost-terminate")
+    assert got["details"]["status"] == "terminated"
+
+
+async def test_one_event_without_an_id_is_stored_once(
+    client: Client, dropper: ReplyDropper
+) -> None:
+    await client.create("rel-chain", instance_id="lost-event")
+    dropper.marker = b"only-once"
+    await client.send_event("rel-chain", "lost-event", type="go", payload="only-once")
+    assert dropper.dropped == 1
+    events = (await client.history("rel-chain", "lost-event"))["events"]
+    assert [e["payload"] for e in events] == ["only-once"]
+
+
+async def test_one_create_without_an_id_reports_the_instance_as_created(
+    client: Client, dropper: ReplyDropper
+) -> None:
+    dropper.marker = b"marker-param"
+    instance, created = await client.create("rel-chain", params={"tag": "marker-param"})
+    assert dropper.dropped == 1
+    assert created is True, instance
+
+
+async def test_one_event_wait_consumes_one_event_when_a_worker_write_reply_is_lost(
+    client: Client, dropper: ReplyDropper
+) -> None:
+    """The engine's own writes go through the same retrying connection (here: the runner tick)."""
+    await client.create("waiter", instance_id="lost-wait")
+    for payload in ("first", "second"):
+        await client.send_event("waiter", "lost-wait", type="lost-reply-wait", payload=payload)
+    dropper.marker = b"lost-reply-wait"  # only the wait_event script carries the type now
+    await client.tick()
+    assert dropper.dropped == 1
+    got = await client.get("waiter", "lost-wait")
+    assert got["details"] == {"status": "complete", "runNumber": 0, "output": "first"}
+    events = (await client.history("waiter", "lost-wait", order="asc"))["events"]
+    assert [(e["payload"], e["consumedByStepKey"]) for e in events] == [
+        ("first", "w"),
+        ("second", None),
+    ]

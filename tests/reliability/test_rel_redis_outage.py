@@ -1,0 +1,137 @@
+"""The HTTP API while its Redis goes away: prompt 503s, then recovery without a restart and no
+acknowledged write lost (the private Redis runs with AOF, fsync always)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from durable.settings import Settings
+from tests.helpers import wait_until
+from tests.reliability import flows
+from tests.reliability.support import MOUNT, PrivateRedis, api_server
+
+pytestmark = pytest.mark.timeout(90)
+
+PROMPT_S = 5.0
+# A frozen Redis cannot be told from a slow one before the client's 5 s socket timeout.
+FROZEN_S = 10.0
+INTERNALS = ("Traceback", "/work/", ".py", "Error 111", "Connection refused", "redis.exceptions")
+# Requests that need Redis, with a body where the route takes one.
+NEEDS_REDIS: list[tuple[str, str, Any]] = [
+    ("GET", "/rel-chain/instances", None),
+    ("GET", "/rel-chain/instances/kept", None),
+    ("GET", "/rel-chain/instances/kept/history", None),
+    ("POST", "/rel-chain/instances", {"id": "during-outage"}),
+    ("POST", "/rel-chain/instances/batch", {"instances": [{"id": "batch-outage"}]}),
+    ("POST", "/rel-chain/instances/kept/events", {"type": "go", "payload": 1, "id": "out-1"}),
+    ("POST", "/rel-chain/instances/kept/pause", None),
+    ("POST", "/rel-chain/instances/kept/resume", None),
+    ("POST", "/rel-chain/instances/kept/retry-failed-step", None),
+]
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def base(private_redis: PrivateRedis, prefix: str) -> Iterator[str]:
+    settings = Settings(redis_url=private_redis.url, prefix=prefix)
+    with api_server(settings, flows.workflows, timeout_graceful_shutdown=5) as url:
+        yield url + MOUNT
+
+
+def call(base: str, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
+    started = time.monotonic()
+    response = httpx.request(method, base + path, json=body, timeout=timeout)
+    return response, time.monotonic() - started
+
+
+def assert_unavailable(
+    response: httpx.Response, took: float, what: str, within: float = PROMPT_S
+) -> None:
+    assert response.status_code == 503, (what, response.status_code, response.text)
+    assert response.json()["code"] == "SERVICE_UNAVAILABLE", (what, response.text)
+    assert took < within, f"{what} took {took:.1f}s to answer 503"
+    assert not any(text in response.text for text in INTERNALS), response.text
+
+
+def write_before(base: str) -> None:
+    created, _ = call(base, "POST", "/rel-chain/instances", {"id": "kept", "params": {"k": "ü"}})
+    assert created.status_code == 201, created.text
+    event = {"type": "go", "payload": {"n": 2**53, "list": []}, "id": "before-1"}
+    sent, _ = call(base, "POST", "/rel-chain/instances/kept/events", event)
+    assert sent.status_code == 200, sent.text
+
+
+def assert_written_before_is_there(base: str) -> None:
+    got, _ = call(base, "GET", "/rel-chain/instances/kept")
+    assert got.status_code == 200, got.text
+    assert got.json()["meta"]["params"] == {"k": "ü"}
+    history, _ = call(base, "GET", "/rel-chain/instances/kept/history")
+    events = history.json()["events"]
+    assert [(e["id"], e["payload"]) for e in events] == [("before-1", {"n": 2**53, "list": []})]
+
+
+def recovered(base: str) -> bool:
+    try:
+        response, _ = call(base, "GET", "/rel-chain/instances/kept", timeout=5)
+    except httpx.TransportError:
+        return False
+    return response.status_code == 200
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_api_answers_503_promptly_while_redis_is_down_then_recovers(
+    base: str, private_redis: PrivateRedis, how: signal.Signals
+) -> None:
+    write_before(base)
+    private_redis.stop(how)
+    for method, path, body in NEEDS_REDIS:
+        assert_unavailable(*call(base, method, path, body), what=f"{method} {path}")
+    for health in (f"{base}/health", base.removesuffix(MOUNT) + "/health"):
+        response = httpx.get(health, timeout=30)
+        assert response.status_code == 503 and response.json()["redis"] == "down"
+    assert httpx.get(base, timeout=5).status_code == 200  # needs no Redis
+
+    private_redis.start()
+    wait_until(lambda: recovered(base), timeout=20, interval=0.1)
+    assert httpx.get(f"{base}/health", timeout=5).json() == {"ok": True, "redis": "up"}
+    assert_written_before_is_there(base)
+    created, _ = call(base, "POST", "/rel-chain/instances", {"id": "after"})
+    assert created.status_code == 201, created.text
+    # Nothing refused with a 503 during the outage was half-written.
+    for iid in ("during-outage", "batch-outage"):
+        missing, _ = call(base, "GET", f"/rel-chain/instances/{iid}")
+        assert missing.status_code == 404, missing.text
+
+
+def test_api_answers_503_promptly_while_redis_is_frozen(
+    base: str, private_redis: PrivateRedis
+) -> None:
+    """A Redis that accepts connections but never answers (SIGSTOP: a hung host or a network
+    partition that drops packets) must also give a bounded 503, not a request that hangs."""
+    write_before(base)
+    private_redis.freeze()
+    try:
+        try:
+            response, took = call(base, "GET", "/rel-chain/instances/kept", timeout=FROZEN_S)
+        except httpx.ReadTimeout:
+            pytest.fail(f"GET of an instance did not answer within {FROZEN_S}s")
+        assert_unavailable(response, took, "GET instance with Redis frozen", FROZEN_S)
+        health = httpx.get(f"{base}/health", timeout=FROZEN_S)
+        assert health.status_code == 503
+    finally:
+        private_redis.thaw()
+    wait_until(lambda: recovered(base), timeout=30, interval=0.1)
+    assert_written_before_is_there(base)
