@@ -1,0 +1,25 @@
+"""The benchmark's API process: uvicorn serving `api.create_app(...)` for the bench workflows."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from api.app import create_app
+from bench.workflows import workflows
+from durable.settings import Settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.api_main")
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--prefix", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    app = create_app(Settings(redis_url=args.redis_url, prefix=args.prefix), workflows=workflows)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

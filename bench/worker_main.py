@@ -1,0 +1,119 @@
+"""One benchmark worker process (a real arq worker built by `worker.settings.build`).
+
+    python -m bench.worker_main --redis-url URL --prefix P --mode durable|arq --gate KEY
+
+It imports everything, reports ready on `KEY:ready` and blocks on `KEY:go`, so the driver can
+start all workers at the same instant and time the work rather than Python start-up. In `arq`
+mode the same arq options run a no-op function instead of durable's task (the raw-arq baseline).
+On exit it writes the number of Redis round trips its connections made to `--stats`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from arq.worker import Worker, func
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
+
+from bench.workflows import workflows
+from durable.settings import Settings
+from durable.workflow import as_registry
+from worker.settings import build
+
+NOOP_FUNCTION = "bench_noop"
+ROUND_TRIPS = [0]
+
+
+async def bench_noop(ctx: dict[str, Any]) -> None:
+    return None
+
+
+def count_round_trips() -> None:
+    """Every command or pipeline is one send_packed_command: counting them counts round trips.
+
+    A plain function handing back the original coroutine adds no coroutine frame per send."""
+    original = AbstractConnection.send_packed_command
+
+    def counting(
+        self: AbstractConnection, command: Any, check_health: bool = True
+    ) -> Coroutine[Any, Any, None]:
+        ROUND_TRIPS[0] += 1
+        return original(self, command, check_health)
+
+    AbstractConnection.send_packed_command = counting  # type: ignore[method-assign]
+
+
+def worker_options(mode: str, settings: Settings, concurrency: int | None) -> dict[str, Any]:
+    options = build(settings, concurrency=concurrency)
+    if mode == "arq":
+        options.update(functions=[func(bench_noop, name=NOOP_FUNCTION)])
+        options.update(on_startup=None, on_shutdown=None)
+    else:
+        options["ctx"]["durable_registry"] = as_registry(workflows)
+    return options
+
+
+async def wait_at_gate(redis_url: str, gate: str) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.rpush(f"{gate}:ready", os.getpid())
+        await redis.blpop([f"{gate}:go"], timeout=0)
+    finally:
+        await redis.aclose()
+
+
+def run(args: argparse.Namespace) -> None:
+    settings = Settings(redis_url=args.redis_url, prefix=args.prefix)
+    worker = Worker(**worker_options(args.mode, settings, args.concurrency))
+    worker.loop.run_until_complete(wait_at_gate(args.redis_url, args.gate))
+    ROUND_TRIPS[0] = 0
+    if args.profile is None:
+        worker.run()
+    else:
+        run_profiled(worker, args.profile)
+
+
+def run_profiled(worker: Worker, stem: Path) -> None:
+    """Sample the whole process (event loop included) and save a tree, a flat list and HTML."""
+    from pyinstrument import Profiler
+    from pyinstrument.renderers import PstatsRenderer
+
+    profiler = Profiler(interval=0.0005, async_mode="disabled")
+    profiler.start()
+    try:
+        worker.run()
+    finally:
+        session = profiler.stop()
+        stem.with_suffix(".txt").write_text(profiler.output_text(show_all=False))
+        stem.with_suffix(".html").write_text(profiler.output_html())
+        stem.with_suffix(".pstats").write_bytes(
+            PstatsRenderer().render(session).encode("utf-8", "surrogateescape")
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.worker_main")
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--prefix", required=True)
+    parser.add_argument("--mode", choices=("durable", "arq"), default="durable")
+    parser.add_argument("--concurrency", type=int, default=None)
+    parser.add_argument("--gate", required=True)
+    parser.add_argument("--stats", type=Path, default=None)
+    parser.add_argument("--profile", type=Path, default=None, help="pyinstrument output stem")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    count_round_trips()
+    run(args)
+    if args.stats is not None:
+        args.stats.write_text(json.dumps({"round_trips": ROUND_TRIPS[0]}))
+
+
+if __name__ == "__main__":
+    main()
