@@ -25,6 +25,7 @@ from redis.asyncio.connection import AbstractConnection
 from bench.workflows import workflows
 from durable.settings import Settings
 from durable.workflow import as_registry
+from worker.claim import DurableWorker
 from worker.settings import build
 
 NOOP_FUNCTION = "bench_noop"
@@ -71,7 +72,9 @@ async def wait_at_gate(redis_url: str, gate: str) -> None:
 
 def run(args: argparse.Namespace) -> None:
     settings = Settings(redis_url=args.redis_url, prefix=args.prefix)
-    worker = Worker(**worker_options(args.mode, settings, args.concurrency))
+    # durable runs on its own worker class, raw arq on stock arq: what each user would run
+    worker_class = Worker if args.mode == "arq" else DurableWorker
+    worker = worker_class(**worker_options(args.mode, settings, args.concurrency))
     worker.loop.run_until_complete(wait_at_gate(args.redis_url, args.gate))
     ROUND_TRIPS[0] = 0
     if args.profile is None:

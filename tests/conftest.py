@@ -18,6 +18,7 @@ from durable.client import Client
 from durable.settings import Settings
 from durable.workflow import RegistryLike, as_registry
 from tests.helpers import assert_eventually
+from worker.claim import DurableWorker
 from worker.settings import build
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -70,7 +71,7 @@ class WorkerPool:
             options = build(self.settings)
             options["ctx"]["durable_registry"] = as_registry(workflows)
             options.update(handle_signals=False, **overrides)
-            worker = Worker(**options)
+            worker = DurableWorker(**options)
             self.workers.append((worker, asyncio.ensure_future(worker.async_run())))
 
     async def stop(self) -> None:

@@ -47,12 +47,12 @@ def run_worker(
 
 
 def run_until_stopped(options: dict[str, Any]) -> None:
-    from arq.worker import create_worker
+    from worker.claim import DurableWorker
 
     delay = 0.25
     while True:
         try:
-            create_worker(options).run()
+            DurableWorker(**options).run()
             return
         except (RedisError, OSError) as exc:
             log.warning("lost the connection to Redis (%s); restarting in %.2f s", exc, delay)
