@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from click.testing import CliRunner, Result
 
 from cli.main import cli
 from cli.options import CliState
+from tests.helpers import wait_until
 
 BASE = "http://127.0.0.1:8000/api/workflows"
 Reply = tuple[int, Any] | httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
@@ -164,14 +164,7 @@ def free_port() -> int:
 
 def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
     """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+    return wait_until(check, timeout, interval)
 
 
 def api_is_up(base_url: str) -> bool:

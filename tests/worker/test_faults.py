@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,6 +19,7 @@ from durable.runner import Engine
 from durable.settings import Settings
 from tests import flows
 from tests.helpers import assert_eventually
+from tests.reliability.support import PrivateRedis
 from tests.worker.conftest import Procs, counter, owner_pid
 
 pytestmark = pytest.mark.timeout(120)
@@ -51,51 +49,12 @@ async def test_a_frozen_worker_late_write_is_refused(procs, client, redis):
     assert await counter(redis, "z1", "work") == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateRedis:
-    """A redis-server with AOF in a temp dir, restartable on the same port."""
-
-    def __init__(self) -> None:
-        self.dir = tempfile.mkdtemp()
-        self.port = _free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("private redis did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-
 @pytest.fixture
 def private_redis() -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is needed for the Redis restart test")
     server = PrivateRedis()
     server.start()
     yield server
-    server.stop()
+    server.close()
     shutil.rmtree(server.dir, ignore_errors=True)
 
 
