@@ -22,9 +22,13 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 
   if status == 'running' then
     local lease = tonumber(hget('lease') or 0)
     if lease <= now then
+      local dead = hget('ajob')
+      if dead then  -- arq's markers of the dead worker's job would linger for a day
+        redis.call('DEL', 'arq:in-progress:' .. dead, 'arq:retry:' .. dead)
+      end
       redis.call('HINCRBY', ikey, 'fence', 1)
       redis.call('HINCRBY', ikey, 'lost', 1)
-      redis.call('HDEL', ikey, 'lease', 'owner')
+      redis.call('HDEL', ikey, 'lease', 'owner', 'ajob')
       set_status('queued')
       schedule(now)
       recovered = recovered + 1

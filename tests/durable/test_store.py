@@ -158,3 +158,14 @@ async def test_finished_instances_expire_and_leave_the_indexes(
     assert await store.reap() == (0, 1)
     assert await redis.zcard(index) == 0
     assert await redis.exists(keys.instance_key(settings.prefix, "wf", "i1")) == 0
+
+
+async def test_reap_clears_the_arq_markers_of_a_dead_workers_job(store: Store) -> None:
+    await store.call("create", REF, "{}")
+    job = (await inst(store))["job"]
+    await store.redis.set(keys.ARQ_IN_PROGRESS_PREFIX + job, b"1", px=86_400_000)
+    await store.call("acquire", REF, job, "dead", 1)
+    await store.redis.hset(keys.instance_key(store.settings.prefix, "wf", "i1"), "lease", 1)
+    await store.redis.zadd(keys.leases_key(store.settings.prefix), {"wf/i1": 1})
+    assert await store.reap() == (1, 0)
+    assert await store.redis.exists(keys.ARQ_IN_PROGRESS_PREFIX + job) == 0
