@@ -24,7 +24,6 @@ from durable.errors import (
     InvalidStepError,
     NondeterminismError,
     NonRetryableError,
-    StepFailedError,
     StepLimitError,
     StepResultError,
     StepTimeoutError,
@@ -34,6 +33,7 @@ from durable.errors import (
     WorkflowError,
 )
 from durable.records import clean_text, dumps, encode_step, step_head
+from durable.replayed import kind_of, step_failed
 from durable.retries import Retries, as_retries
 from durable.settings import Settings
 from durable.step import ReceivedEvent, StepContext
@@ -62,6 +62,15 @@ def error_name(exc: BaseException) -> str:
 
 def error_record(exc: BaseException) -> JSONDict:
     return {"name": clean_text(error_name(exc)), "message": clean_text(str(exc) or error_name(exc))}
+
+
+def step_error_record(exc: BaseException) -> JSONDict:
+    """A step's error, plus the class a replay rebuilds when it differs from the name."""
+    record = error_record(exc)
+    kind = kind_of(exc)
+    if kind != record["name"]:
+        record["kind"] = kind
+    return record
 
 
 def _takes_context(fn: Callable[..., Any]) -> bool:
@@ -226,7 +235,7 @@ class Execution:
             if rec["s"] == StepStatus.COMPLETED:
                 return rec.get("r")
             if rec["s"] == StepStatus.ERRORED:
-                raise StepFailedError(rec["e"]["message"], name=rec["e"]["name"])
+                raise step_failed(rec["e"])
             if rec["s"] == StepStatus.WAITING and rec.get("nr", 0) > self.now():
                 self.suspend(rec["nr"])
         task = asyncio.current_task()
@@ -314,7 +323,7 @@ class Execution:
 
     def _replay(self, rec: JSONDict) -> Any:
         if rec["s"] == StepStatus.ERRORED:
-            raise StepFailedError(rec["e"]["message"], name=rec["e"]["name"])
+            raise step_failed(rec["e"])
         return rec.get("r")
 
     def _boundary(self) -> None:
@@ -328,7 +337,7 @@ class Execution:
         if final:
             return await self._fail(key, rec, exc)
         due = self.now() + policy.delay_ms(rec["a"])
-        rec.update(s=StepStatus.WAITING, u=self.now(), e=error_record(exc), nr=due)
+        rec.update(s=StepStatus.WAITING, u=self.now(), e=step_error_record(exc), nr=due)
         rec.pop("r", None)
         winner = await self.save(key, encode_step(rec))
         if winner is not None:
@@ -336,7 +345,7 @@ class Execution:
         self.suspend(due)
 
     async def _fail(self, key: str, rec: JSONDict, exc: BaseException) -> Any:
-        rec.update(s=StepStatus.ERRORED, u=self.now(), e=error_record(exc), nr=None)
+        rec.update(s=StepStatus.ERRORED, u=self.now(), e=step_error_record(exc), nr=None)
         rec.pop("r", None)
         winner = await self.save(key, encode_step(rec))
         return self._replay(winner or rec)

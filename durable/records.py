@@ -71,7 +71,7 @@ def step_to_api(key: str, rec: JSONDict) -> JSONDict:
         "updatedAt": iso(rec.get("u")),
     }
     if rec.get("e"):
-        out["error"] = rec["e"]
+        out["error"] = {"name": rec["e"].get("name"), "message": rec["e"].get("message")}
     return out
 
 

@@ -557,3 +557,36 @@ async def test_a_step_interrupted_five_times_fails_with_worker_lost(
     assert calls == {}
     step = (await client.history("cached", "wl1"))["steps"][0]
     assert (step["stepKey"], step["status"]) == ("a", "errored")
+
+
+@workflow("typed-errors")
+async def typed_errors(event: Any, step: Any) -> Any:
+    def bad_value() -> None:
+        raise ValueError("no good")
+
+    def declined() -> None:
+        raise NonRetryableError("card declined", name="CardDeclined")
+
+    caught = []
+    try:
+        await step.do("value", bad_value)
+    except ValueError as exc:
+        caught.append(["ValueError", str(exc), isinstance(exc, StepFailedError)])
+    await step.sleep("between", "20 ms")  # the rest runs on replay of the two failures
+    try:
+        await step.do("card", declined)
+    except NonRetryableError as exc:
+        caught.append([exc.name, exc.message, isinstance(exc, StepFailedError)])
+    return caught
+
+
+async def test_step_errors_keep_their_class_on_first_run_and_replay(workers, client_factory):
+    client = await start(workers, client_factory, typed_errors)
+    await client.create("typed-errors", instance_id="te1")
+    got = await finished(client, "typed-errors", "te1")
+    assert got["details"]["output"] == [
+        ["ValueError", "no good", True],
+        ["CardDeclined", "card declined", True],
+    ]
+    steps = {s["stepKey"]: s for s in (await client.history("typed-errors", "te1"))["steps"]}
+    assert steps["card"]["error"] == {"name": "CardDeclined", "message": "card declined"}
