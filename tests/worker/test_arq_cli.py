@@ -1,0 +1,43 @@
+"""`arq worker.WorkerSettings` (arq's own command) runs durable workflows from the environment."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from durable.client import Client
+from tests.conftest import REDIS_URL
+from tests.helpers import assert_eventually
+
+pytestmark = pytest.mark.timeout(60)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_arq_command_with_worker_settings_runs_instances(client: Client, prefix: str):
+    env = {
+        **os.environ,
+        "REDIS_URL": REDIS_URL,
+        "DURABLE_PREFIX": prefix,
+        "DURABLE_WORKFLOWS": "tests.flows:workflows",
+        "PYTHONPATH": str(ROOT),
+    }
+    arq = Path(sys.executable).with_name("arq")
+    proc = subprocess.Popen([str(arq), "worker.WorkerSettings"], env=env, cwd=ROOT)
+    try:
+        await client.create("held", instance_id="a1", params={"hold": 0})
+
+        async def done() -> bool:
+            return (await client.get("held", "a1"))["details"]["status"] == "complete"
+
+        await assert_eventually(done, 20)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
