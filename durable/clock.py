@@ -9,11 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+RESYNC_MS = 1000
+
 
 class Clock:
     def __init__(self, time_fn: Callable[[], float] = time.time) -> None:
         self._time_fn = time_fn
         self._offset_ms = 0
+        self._synced = False
 
     def local_ms(self) -> int:
         return int(self._time_fn() * 1000)
@@ -22,5 +25,13 @@ class Clock:
         return self.local_ms() + self._offset_ms
 
     def sync(self, server_ms: int) -> None:
-        """Record the server time just read, so now_ms() follows the server clock."""
-        self._offset_ms = server_ms - self.local_ms()
+        """Record the server time just read, so now_ms() follows the server clock.
+
+        A reply reaches us some time after the server read its clock, so each reading
+        underestimates the offset by that delay: keep the largest recent one, unless the
+        clocks jumped (more than a second), which resets it.
+        """
+        offset = server_ms - self.local_ms()
+        if self._synced and abs(offset - self._offset_ms) < RESYNC_MS:
+            offset = max(offset, self._offset_ms)
+        self._offset_ms, self._synced = offset, True

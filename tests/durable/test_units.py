@@ -105,3 +105,16 @@ def test_all_library_errors_share_one_root() -> None:
     for name in ("NonRetryableError", "StepTimeoutError", "WaitForEventTimeoutError"):
         assert issubclass(getattr(durable, name), DurableError)
     assert issubclass(durable.NondeterminismError, DurableError)
+
+
+def test_clock_keeps_the_best_offset_and_follows_jumps() -> None:
+    from durable.clock import Clock
+
+    local = [1000.0]
+    clock = Clock(lambda: local[0])
+    clock.sync(1_000_500)  # server is 500 ms ahead
+    assert clock.now_ms() == 1_000_500
+    clock.sync(1_000_480)  # a late reply underestimates the offset: keep the better one
+    assert clock.now_ms() == 1_000_500
+    clock.sync(1_005_000)  # the clocks jumped: follow
+    assert clock.now_ms() == 1_005_000
