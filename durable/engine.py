@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from durable.calling import is_async, takes_context
 from durable.clock import Clock
 from durable.durations import Duration, datetime_to_ms, to_ms
 from durable.errors import (
@@ -30,10 +31,9 @@ from durable.errors import (
     SuspendExecution,
     WaitForEventTimeoutError,
     WorkerLostError,
-    WorkflowError,
 )
 from durable.records import clean_text, dumps, encode_step, step_head
-from durable.replayed import kind_of, step_failed
+from durable.replayed import step_error_record, step_failed
 from durable.retries import Retries, as_retries
 from durable.settings import Settings
 from durable.step import ReceivedEvent, StepContext
@@ -54,50 +54,6 @@ _current_step: contextvars.ContextVar[tuple[str, int] | None] = contextvars.Cont
 
 class LeaseLost(BaseException):
     """The instance was taken from this worker (terminated, restarted or lease expired)."""
-
-
-def error_name(exc: BaseException) -> str:
-    return exc.name if isinstance(exc, WorkflowError) else type(exc).__name__
-
-
-def error_record(exc: BaseException) -> JSONDict:
-    return {"name": clean_text(error_name(exc)), "message": clean_text(str(exc) or error_name(exc))}
-
-
-def step_error_record(exc: BaseException) -> JSONDict:
-    """A step's error, plus the class a replay rebuilds when it differs from the name."""
-    record = error_record(exc)
-    kind = kind_of(exc)
-    if kind != record["name"]:
-        record["kind"] = kind
-    return record
-
-
-def _takes_context(fn: Callable[..., Any]) -> bool:
-    code = getattr(fn, "__code__", None)
-    if code is not None and getattr(fn, "__defaults__", None) is None:
-        cached = _CONTEXT_CACHE.get(code)
-        if cached is None:
-            cached = _CONTEXT_CACHE[code] = _signature_takes_context(fn)
-        return cached
-    return _signature_takes_context(fn)
-
-
-_CONTEXT_CACHE: dict[Any, bool] = {}
-
-
-def _signature_takes_context(fn: Callable[..., Any]) -> bool:
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return any(p.kind in positional and p.default is p.empty for p in params)
-
-
-def _is_async(fn: Callable[..., Any]) -> bool:
-    call = getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
 
 
 class Execution:
@@ -286,10 +242,10 @@ class Execution:
     ) -> Any:
         iid = self.ref.instance_id
         ctx = StepContext(attempt, key, iid, f"{self.ref.workflow}/{iid}/{self.run}/{key}")
-        args = (ctx,) if _takes_context(fn) else ()
+        args = (ctx,) if takes_context(fn) else ()
         token = _current_step.set((key, attempt))
         try:
-            call = fn(*args) if _is_async(fn) else asyncio.to_thread(fn, *args)
+            call = fn(*args) if is_async(fn) else asyncio.to_thread(fn, *args)
             try:
                 result = await asyncio.wait_for(call, timeout_ms / 1000 if timeout_ms else None)
                 if inspect.isawaitable(result):

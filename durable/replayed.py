@@ -13,6 +13,8 @@ import builtins
 
 from durable import errors
 from durable.errors import StepFailedError, WorkflowError
+from durable.records import clean_text
+from durable.types import JSONDict
 
 _LIBRARY = {
     cls.__name__: cls
@@ -31,6 +33,23 @@ _CLASSES: dict[str, type[StepFailedError]] = {}
 def kind_of(exc: BaseException) -> str:
     """The class name a replay can rebuild (the error's own `name` may be user-chosen)."""
     return type(exc).__name__
+
+
+def error_name(exc: BaseException) -> str:
+    return exc.name if isinstance(exc, WorkflowError) else type(exc).__name__
+
+
+def error_record(exc: BaseException) -> JSONDict:
+    return {"name": clean_text(error_name(exc)), "message": clean_text(str(exc) or error_name(exc))}
+
+
+def step_error_record(exc: BaseException) -> JSONDict:
+    """A step's error, plus the class a replay rebuilds when it differs from the name."""
+    record = error_record(exc)
+    kind = kind_of(exc)
+    if kind != record["name"]:
+        record["kind"] = kind
+    return record
 
 
 def _base(kind: str) -> type[BaseException] | None:

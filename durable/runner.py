@@ -12,9 +12,10 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from durable.clock import Clock
-from durable.engine import Execution, LeaseLost, error_record, owner_name
+from durable.engine import Execution, LeaseLost, owner_name
 from durable.errors import StepResultError, SuspendExecution
 from durable.records import dumps
+from durable.replayed import error_record
 from durable.step import Step
 from durable.store import Ref, Store, pairs
 from durable.workflow import Registry, Workflow, WorkflowEvent
