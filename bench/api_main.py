@@ -6,8 +6,8 @@ import argparse
 
 import uvicorn
 
-from api.app import create_app
 from bench.workflows import workflows
+from durable.api.app import create_app
 from durable.settings import Settings
 
 

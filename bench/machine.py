@@ -33,7 +33,7 @@ def source_state() -> dict[str, Any]:
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else "unknown"
 
-    dirty = git("status", "--porcelain", "--", "durable", "worker", "api")
+    dirty = git("status", "--porcelain", "--", "durable")
     return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_changes": bool(dirty)}
 
 

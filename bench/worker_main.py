@@ -1,4 +1,4 @@
-"""One benchmark worker process (a real arq worker built by `worker.settings.build`).
+"""One benchmark worker process (a real arq worker built by `durable.worker.settings.build`).
 
     python -m bench.worker_main --redis-url URL --prefix P --mode durable|arq --gate KEY
 
@@ -24,9 +24,9 @@ from redis.asyncio.connection import AbstractConnection
 
 from bench.workflows import workflows
 from durable.settings import Settings
+from durable.worker.claim import DurableWorker
+from durable.worker.settings import build
 from durable.workflow import as_registry
-from worker.claim import DurableWorker
-from worker.settings import build
 
 NOOP_FUNCTION = "bench_noop"
 ROUND_TRIPS = [0]

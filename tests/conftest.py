@@ -16,10 +16,10 @@ from redis.asyncio import Redis
 
 from durable.client import Client
 from durable.settings import Settings
+from durable.worker.claim import DurableWorker
+from durable.worker.settings import build
 from durable.workflow import RegistryLike, as_registry
 from tests.helpers import assert_eventually
-from worker.claim import DurableWorker
-from worker.settings import build
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -17,7 +17,7 @@ from bench.report import Metric, metric
 from bench.worker_main import NOOP_FUNCTION
 from bench.workflows import THREE_STEPS
 from durable import keys
-from worker.settings import build, redis_settings
+from durable.worker.settings import build, redis_settings
 
 STEPS = 3
 ENQUEUE_CONCURRENCY = 64

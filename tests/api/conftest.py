@@ -15,7 +15,7 @@ import pytest
 from api_support import MOUNT, AppFactory, workflows
 from starlette.testclient import TestClient
 
-from api import create_app
+from durable.api import create_app
 from durable.settings import Settings
 
 

@@ -12,8 +12,8 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-import api.app
-from api import create_app
+import durable.api.app
+from durable.api import create_app
 from durable.errors import ConfigurationError
 from durable.settings import Settings
 
@@ -36,7 +36,7 @@ def names(http: TestClient, path: str = MOUNT) -> list[str]:
 
 def test_zero_argument_factory_reads_the_environment(env: pytest.MonkeyPatch) -> None:
     env.setenv("DURABLE_MOUNT_PATH", "/flows")
-    with TestClient(api.app.app()) as http:
+    with TestClient(durable.api.app.app()) as http:
         assert names(http, "/flows") == sorted(w.name for w in workflows.values())
 
 

@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 from api_support import MOUNT, free_port, workflows
 
-from api import create_app
+from durable.api import create_app
 from durable.settings import Settings
 from tests.helpers import wait_until
 
@@ -115,7 +115,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def test_uvicorn_factory_runs_from_the_environment(api_settings: Settings) -> None:
     port = free_port()
-    args = ["-m", "uvicorn", "--factory", "api.app:app", "--port", str(port)]
+    args = ["-m", "uvicorn", "--factory", "durable.api.app:app", "--port", str(port)]
     process = spawn(args, api_settings, DURABLE_ENABLE_RUNNER_TICK="1")
     base = f"http://127.0.0.1:{port}"
     try:
@@ -130,7 +130,7 @@ def test_uvicorn_factory_runs_from_the_environment(api_settings: Settings) -> No
 
 def test_serve_runs_the_named_registry(api_settings: Settings) -> None:
     port = free_port()
-    code = f"import api; api.serve('api_support:workflows', port={port})"
+    code = f"import durable.api as api; api.serve('api_support:workflows', port={port})"
     process = spawn(["-c", code], api_settings, DURABLE_WORKFLOWS="")
     base = f"http://127.0.0.1:{port}"
     try:

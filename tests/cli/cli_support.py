@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 from click.testing import CliRunner, Result
 
-from cli.main import cli
-from cli.options import CliState
+from durable.cli.main import cli
+from durable.cli.options import CliState
 from tests.helpers import wait_until
 
 BASE = "http://127.0.0.1:8000/api/workflows"

@@ -6,8 +6,8 @@ import httpx
 from cli_support import FakeApi, instance
 from click.testing import CliRunner
 
-from cli.main import cli
-from cli.options import CliState
+from durable.cli.main import cli
+from durable.cli.options import CliState
 
 GET = ("instances", "get", "-w", "approvals", "-i", "inst_1")
 PATH = "/approvals/instances/inst_1"

@@ -17,14 +17,14 @@ from cli_support import (
     stop,
 )
 
-from cli.dev import banner, child_commands, public_host
+from durable.cli.dev import banner, child_commands, public_host
 
 
 def test_child_commands_and_banner() -> None:
     commands = child_commands("examples.gallery:workflows", "127.0.0.1", 8123, 2)
     assert list(commands) == ["worker 1", "worker 2", "api"]
     assert commands["api"][1:] == [
-        "-m", "cli.main", "api", "--workflows", "examples.gallery:workflows",
+        "-m", "durable.cli.main", "api", "--workflows", "examples.gallery:workflows",
         "--host", "127.0.0.1", "--port", "8123",
     ]  # fmt: skip
     assert commands["worker 2"][3:] == ["worker", "--workflows", "examples.gallery:workflows"]

@@ -10,7 +10,7 @@ from cli_support import service_env
 EMBEDDED_REDIS_CHECK = """
 import json
 import redis
-from cli.embedded_redis import EmbeddedRedis
+from durable.cli.embedded_redis import EmbeddedRedis
 
 server = EmbeddedRedis()
 client = redis.Redis.from_url(server.url)

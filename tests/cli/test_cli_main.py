@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import cli.main
-from cli.main import main
+import durable.cli.main
+from durable.cli.main import main
 
 
 def test_main_reports_unexpected_errors_in_one_line(
@@ -19,7 +19,7 @@ def test_main_reports_unexpected_errors_in_one_line(
     def explode(*args: Any, **kwargs: Any) -> None:
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(cli.main.cli, "main", explode)
+    monkeypatch.setattr(durable.cli.main.cli, "main", explode)
     with pytest.raises(SystemExit) as exited:
         main()
     assert exited.value.code == 1
@@ -27,19 +27,19 @@ def test_main_reports_unexpected_errors_in_one_line(
 
 
 def test_durable_debug_lets_the_traceback_through(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = types.ModuleType("worker")
+    fake = types.ModuleType("durable.worker")
 
     def run_worker(workflows: str, **kwargs: Any) -> None:
         raise RuntimeError("kaboom")
 
     fake.run_worker = run_worker  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "worker", fake)
+    monkeypatch.setitem(sys.modules, "durable.worker", fake)
     result = CliRunner().invoke(
-        cli.main.cli, ["worker", "--workflows", "a:b"], env={"DURABLE_DEBUG": "1"}
+        durable.cli.main.cli, ["worker", "--workflows", "a:b"], env={"DURABLE_DEBUG": "1"}
     )
     assert isinstance(result.exception, RuntimeError)
 
 
 def test_version() -> None:
-    result = CliRunner().invoke(cli.main.cli, ["--version"], prog_name="durable")
+    result = CliRunner().invoke(durable.cli.main.cli, ["--version"], prog_name="durable")
     assert result.exit_code == 0 and result.stdout.startswith("durable, version ")

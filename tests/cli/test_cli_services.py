@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from cli.main import cli
+from durable.cli.main import cli
 from durable.errors import ConfigurationError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...], d
 
         return record
 
-    for module, attr in (("worker", "run_worker"), ("api", "serve")):
+    for module, attr in (("durable.worker", "run_worker"), ("durable.api", "serve")):
         fake = types.ModuleType(module)
         setattr(fake, attr, recorder(attr))
         monkeypatch.setitem(sys.modules, module, fake)
@@ -79,9 +79,9 @@ def test_configuration_errors_are_usage_errors(monkeypatch: pytest.MonkeyPatch) 
     def broken(workflows: str, **kwargs: Any) -> None:
         raise ConfigurationError(f"cannot import {workflows!r}: no module named 'nope'")
 
-    fake = types.ModuleType("worker")
+    fake = types.ModuleType("durable.worker")
     fake.run_worker = broken  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "worker", fake)
+    monkeypatch.setitem(sys.modules, "durable.worker", fake)
     result = run("worker", "--workflows", "nope:flows")
     assert result.exit_code == 2
     assert result.stderr == (
@@ -93,9 +93,9 @@ def test_unexpected_errors_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None
     def broken(workflows: str, **kwargs: Any) -> None:
         raise RuntimeError("kaboom")
 
-    fake = types.ModuleType("worker")
+    fake = types.ModuleType("durable.worker")
     fake.run_worker = broken  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "worker", fake)
+    monkeypatch.setitem(sys.modules, "durable.worker", fake)
     result = run("worker", "--workflows", "a:b")
     assert result.exit_code == 1
     assert result.stderr == "Error: unexpected RuntimeError: kaboom\n"
@@ -121,7 +121,10 @@ def test_api_rejects_bad_port(calls: list[Any]) -> None:
 
 def test_python_dash_m_entry_point() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "cli.main", "--help"], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "durable.cli.main", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert out.returncode == 0 and "instances" in out.stdout
 
@@ -129,7 +132,8 @@ def test_python_dash_m_entry_point() -> None:
 def test_service_exits_when_its_dev_parent_is_gone() -> None:
     # The parent pid below is never ours, so the watchdog must SIGTERM the process at once.
     code = (
-        "import time; from cli.services import exit_with_parent; exit_with_parent(); time.sleep(20)"
+        "import time; from durable.cli.services import exit_with_parent; "
+        "exit_with_parent(); time.sleep(20)"
     )
     env = {**os.environ, "DURABLE_DEV_PARENT_PID": str(2**22 + 7)}
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, timeout=15)

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from cli.supervisor import Supervisor
+from durable.cli.supervisor import Supervisor
 
 
 def sleeper(ready: Path, on_term: str = "lambda *a: sys.exit(0)") -> list[str]:

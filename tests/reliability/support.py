@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from api import create_app
+from durable.api import create_app
 from durable.settings import Settings
 from tests.helpers import wait_until
 
@@ -117,7 +117,7 @@ class Workers:
             "PYTHONPATH": str(ROOT),
         }
         code = (
-            "import worker; "
+            "import durable.worker as worker; "
             f"worker.run_worker({self.workflows!r}, lease_ttl={lease_ttl!r}, "
             f"concurrency={concurrency})"
         )

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from api import create_app
 from durable import workflow
+from durable.api import create_app
 from durable.durations import to_ms
 from durable.errors import InvalidDurationError
 from durable.settings import Settings

@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 from starlette.routing import Route
 
-from api import create_app
+from durable.api import create_app
 from durable.client import Client
 from durable.settings import Settings
 from tests.conftest import REDIS_URL

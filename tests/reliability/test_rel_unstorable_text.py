@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from api import create_app
 from durable import workflow
+from durable.api import create_app
 from durable.client import Client
 from durable.settings import Settings
 from tests.helpers import assert_eventually

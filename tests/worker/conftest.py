@@ -33,7 +33,10 @@ class Procs:
             "DURABLE_SHUTDOWN_GRACE": grace,
             "PYTHONPATH": str(ROOT),
         }
-        code = f"import worker; worker.run_worker('tests.flows:workflows', lease_ttl={lease_ttl!r})"
+        code = (
+            "from durable.worker import run_worker; "
+            f"run_worker('tests.flows:workflows', lease_ttl={lease_ttl!r})"
+        )
         proc = subprocess.Popen(
             [sys.executable, "-c", code], env=env, cwd=ROOT, stderr=subprocess.PIPE
         )

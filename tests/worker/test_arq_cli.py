@@ -1,4 +1,4 @@
-"""`arq worker.WorkerSettings` (arq's own command) runs durable workflows from the environment."""
+"""`arq durable.worker.WorkerSettings` (arq's own command) runs workflows from the environment."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ async def test_arq_command_with_worker_settings_runs_instances(client: Client, p
         "PYTHONPATH": str(ROOT),
     }
     arq = Path(sys.executable).with_name("arq")
-    proc = subprocess.Popen([str(arq), "worker.WorkerSettings"], env=env, cwd=ROOT)
+    proc = subprocess.Popen([str(arq), "durable.worker.WorkerSettings"], env=env, cwd=ROOT)
     try:
         await client.create("held", instance_id="a1", params={"hold": 0})
 

@@ -9,7 +9,7 @@ from typing import Any, NoReturn, TypeVar
 import pydantic
 from starlette.requests import Request
 
-from api.errors import BodyTooLargeError, UnsupportedMediaTypeError
+from durable.api.errors import BodyTooLargeError, UnsupportedMediaTypeError
 from durable.errors import ValidationError
 
 MAX_ISSUES = 100

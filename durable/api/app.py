@@ -1,4 +1,4 @@
-"""The application factory: `create_app(...)`, and `app()` for `uvicorn --factory api.app:app`."""
+"""The app factory `create_app(...)`; `app()` serves `uvicorn --factory durable.api.app:app`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from api.auth import AuthMiddleware
-from api.errors import exception_handlers
-from api.openapi import build_document
-from api.routes import build_routes
-from api.types import Authorize, RegistryLike
+from durable.api.auth import AuthMiddleware
+from durable.api.errors import exception_handlers
+from durable.api.openapi import build_document
+from durable.api.routes import build_routes
+from durable.api.types import Authorize, RegistryLike
 from durable.client import Client
 from durable.errors import ConfigurationError
 from durable.settings import Settings
@@ -52,7 +52,7 @@ def create_app(
 
 
 def app() -> Starlette:
-    """Zero-argument factory driven by the environment: `uvicorn --factory api.app:app`."""
+    """Zero-argument factory driven by the environment: `uvicorn --factory durable.api.app:app`."""
     return create_app()
 
 

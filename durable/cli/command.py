@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from cli.client import Api, JSONDict
-from cli.errors import OneLineUsageError, UnexpectedError
-from cli.options import OPTION_NAMES, CliState, add_options, resolve
+from durable.cli.client import Api, JSONDict
+from durable.cli.errors import OneLineUsageError, UnexpectedError
+from durable.cli.options import OPTION_NAMES, CliState, add_options, resolve
 
 
 class DurableGroup(click.Group):

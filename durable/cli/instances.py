@@ -6,9 +6,9 @@ import uuid
 
 import click
 
-from cli import render
-from cli.client import Api, JSONDict, path
-from cli.command import (
+from durable.cli import render
+from durable.cli.client import Api, JSONDict, path
+from durable.cli.command import (
     DurableGroup,
     DurationMs,
     emit,
@@ -17,8 +17,8 @@ from cli.command import (
     with_api,
     workflow_option,
 )
-from cli.history import history, logs
-from cli.watch import watch
+from durable.cli.history import history, logs
+from durable.cli.watch import watch
 
 STATUSES = ("queued", "running", "waiting", "paused", "complete", "errored", "terminated")
 CONTROL_ACTIONS = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from cli import render
-from cli.client import Api
-from cli.command import DurableGroup, emit, with_api
+from durable.cli import render
+from durable.cli.client import Api
+from durable.cli.command import DurableGroup, emit, with_api
 
 
 @click.group(cls=DurableGroup)

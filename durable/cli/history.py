@@ -6,9 +6,9 @@ import json
 
 import click
 
-from cli import render
-from cli.client import Api, JSONDict, Params, path
-from cli.command import cli_state, emit, instance_option, with_api, workflow_option
+from durable.cli import render
+from durable.cli.client import Api, JSONDict, Params, path
+from durable.cli.command import cli_state, emit, instance_option, with_api, workflow_option
 
 LOG_PAGE_SIZE = 100
 

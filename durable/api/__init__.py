@@ -1,6 +1,6 @@
 """The HTTP API of durable: a Starlette application over `durable.client.Client`."""
 
-from api.app import create_app
-from api.server import serve
+from durable.api.app import create_app
+from durable.api.server import serve
 
 __all__ = ["create_app", "serve"]

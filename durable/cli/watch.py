@@ -8,9 +8,9 @@ import time
 
 import click
 
-from cli import render
-from cli.client import Api, JSONDict, path
-from cli.command import cli_state, instance_option, with_api, workflow_option
+from durable.cli import render
+from durable.cli.client import Api, JSONDict, path
+from durable.cli.command import cli_state, instance_option, with_api, workflow_option
 
 CLEAR_LINE = "\r\x1b[2K"
 

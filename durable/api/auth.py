@@ -8,8 +8,8 @@ import inspect
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import UnauthorizedError, error_response
-from api.types import Authorize
+from durable.api.errors import UnauthorizedError, error_response
+from durable.api.types import Authorize
 
 
 def bearer_matches(header: str | None, token: str) -> bool:

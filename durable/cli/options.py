@@ -14,7 +14,7 @@ from typing import Any
 import click
 import httpx
 
-from cli.errors import OneLineUsageError
+from durable.cli.errors import OneLineUsageError
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/api/workflows"
 OPTION_NAMES = ("base_url", "headers", "token", "timeout_ms", "retries", "retry_delay_ms", "json")

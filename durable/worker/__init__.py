@@ -1,4 +1,4 @@
-"""arq integration: `arq worker.WorkerSettings`, or `durable worker --workflows MOD:ATTR`."""
+"""arq integration: `arq durable.worker.WorkerSettings` or `durable worker --workflows MOD:ATTR`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from redis.exceptions import RedisError
 
 from durable.durations import to_ms
 from durable.settings import Settings
+from durable.worker.settings import WorkerSettings, build
 from durable.workflow import load_registry
-from worker.settings import WorkerSettings, build
 
 __all__ = ["WorkerSettings", "build", "run_worker"]
 
@@ -47,7 +47,7 @@ def run_worker(
 
 
 def run_until_stopped(options: dict[str, Any]) -> None:
-    from worker.claim import DurableWorker
+    from durable.worker.claim import DurableWorker
 
     delay = 0.25
     while True:

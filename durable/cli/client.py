@@ -11,8 +11,8 @@ from urllib.parse import quote
 
 import httpx
 
-from cli.errors import RequestFailed, http_failure, network_failure
-from cli.options import ClientOptions
+from durable.cli.errors import RequestFailed, http_failure, network_failure
+from durable.cli.options import ClientOptions
 
 JSONDict = dict[str, Any]
 Params = Mapping[str, str | int | bool | None]

@@ -1,4 +1,4 @@
-"""arq settings for durable workers: `arq worker.WorkerSettings` or `durable worker`."""
+"""arq settings for durable workers: `arq durable.worker.WorkerSettings` or `durable worker`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError, TimeoutError
 
 from durable import keys
 from durable.settings import Settings
-from worker.tasks import durable_advance, on_shutdown, on_startup
+from durable.worker.tasks import durable_advance, on_shutdown, on_startup
 
 DEFAULT_CONCURRENCY = 50
 
@@ -61,7 +61,7 @@ def _env_settings() -> Settings:
 
 
 class WorkerSettings:
-    """For `arq worker.WorkerSettings`; reads REDIS_URL, DURABLE_WORKFLOWS and DURABLE_*."""
+    """For `arq durable.worker.WorkerSettings`; reads REDIS_URL, DURABLE_WORKFLOWS and DURABLE_*."""
 
     _s = _env_settings()
     functions = [func(durable_advance, name=keys.ADVANCE_FUNCTION, max_tries=1000)]

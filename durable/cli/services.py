@@ -16,8 +16,8 @@ from typing import Any
 
 import click
 
-from cli.command import DurationMs
-from cli.errors import OneLineUsageError
+from durable.cli.command import DurationMs
+from durable.cli.errors import OneLineUsageError
 
 PARENT_ENV = "DURABLE_DEV_PARENT_PID"
 
@@ -95,7 +95,7 @@ def worker_command(
     """Run a worker that executes workflow instances (blocks until SIGTERM or Ctrl-C)."""
     exit_with_parent()
     import_from_cwd()
-    from worker import run_worker
+    from durable.worker import run_worker
 
     with configuration_errors():
         run_worker(
@@ -118,7 +118,7 @@ def api_command(workflows: str, host: str, port: int, redis_url: str | None) -> 
     """Serve the HTTP API (blocks until SIGTERM or Ctrl-C)."""
     exit_with_parent()
     import_from_cwd()
-    from api import serve
+    from durable.api import serve
     from durable.settings import Settings
 
     with configuration_errors():

@@ -9,15 +9,15 @@ import time
 import click
 import httpx
 
-from cli.embedded_redis import EmbeddedRedis
-from cli.services import PARENT_ENV, configuration_errors, import_from_cwd, workflows_option
-from cli.supervisor import Supervisor
+from durable.cli.embedded_redis import EmbeddedRedis
+from durable.cli.services import PARENT_ENV, configuration_errors, import_from_cwd, workflows_option
+from durable.cli.supervisor import Supervisor
 
 READY_TIMEOUT_S = 30.0
 
 
 def child_commands(workflows: str, host: str, port: int, workers: int) -> dict[str, list[str]]:
-    base = [sys.executable, "-m", "cli.main"]
+    base = [sys.executable, "-m", "durable.cli.main"]
     commands = {
         f"worker {n}": [*base, "worker", "--workflows", workflows] for n in range(1, workers + 1)
     }

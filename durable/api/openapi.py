@@ -9,9 +9,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from api import shapes
-from api.errors import STATUS_BY_CODE
-from api.schemas import (
+from durable.api import shapes
+from durable.api.errors import STATUS_BY_CODE
+from durable.api.schemas import (
     REQUEST_MODELS,
     CreateBatchBody,
     CreateInstanceBody,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
-from api.app import create_app
+from durable.api.app import create_app
 from durable.settings import Settings
 from durable.workflow import load_registry
 

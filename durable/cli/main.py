@@ -8,12 +8,12 @@ from typing import Any
 
 import click
 
-from cli.command import DurableGroup
-from cli.dev import dev
-from cli.instances import instances
-from cli.options import CliState, global_options, group_options
-from cli.services import api_command, worker_command
-from cli.workflows import workflows
+from durable.cli.command import DurableGroup
+from durable.cli.dev import dev
+from durable.cli.instances import instances
+from durable.cli.options import CliState, global_options, group_options
+from durable.cli.services import api_command, worker_command
+from durable.cli.workflows import workflows
 
 
 def _version() -> str:

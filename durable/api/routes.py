@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from api import query
-from api.body import parse_body
-from api.errors import RunnerTickDisabledError
-from api.schemas import (
+from durable.api import query
+from durable.api.body import parse_body
+from durable.api.errors import RunnerTickDisabledError
+from durable.api.schemas import (
     Body,
     CreateBatchBody,
     CreateInstanceBody,
