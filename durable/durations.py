@@ -1,4 +1,4 @@
-"""Durations at the public edge: timedelta, milliseconds, or strings like "15 min"."""
+"""Durations at the public edge: timedelta, milliseconds, or strings like "15 min", "2 weeks"."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ from datetime import datetime, timedelta
 
 from durable.errors import InvalidDurationError
 
+DAY_MS = 86_400_000
+WEEK_MS = 7 * DAY_MS
+# Calendar-free lengths: a sleep of "1 month" is always 30 days, "1 year" always 365 days.
+MONTH_MS = 30 * DAY_MS
+YEAR_MS = 365 * DAY_MS
 _UNITS_MS = {
     "ms": 1,
     "millisecond": 1,
@@ -27,9 +32,22 @@ _UNITS_MS = {
     "hrs": 3_600_000,
     "hour": 3_600_000,
     "hours": 3_600_000,
-    "d": 86_400_000,
-    "day": 86_400_000,
-    "days": 86_400_000,
+    "d": DAY_MS,
+    "day": DAY_MS,
+    "days": DAY_MS,
+    "w": WEEK_MS,
+    "wk": WEEK_MS,
+    "wks": WEEK_MS,
+    "week": WEEK_MS,
+    "weeks": WEEK_MS,
+    "mo": MONTH_MS,
+    "month": MONTH_MS,
+    "months": MONTH_MS,
+    "y": YEAR_MS,
+    "yr": YEAR_MS,
+    "yrs": YEAR_MS,
+    "year": YEAR_MS,
+    "years": YEAR_MS,
 }
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)\s*$")
 

@@ -36,7 +36,7 @@ def test_durations_parse(value: object, ms: int) -> None:
     assert to_ms(value) == ms  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("value", ["", "soon", "5 weeks", "-1 s", "1e3 s", None, True, [1], "s"])
+@pytest.mark.parametrize("value", ["", "soon", "5 fortn", "-1 s", "1e3 s", None, True, [1], "s"])
 def test_bad_durations_name_the_input(value: object) -> None:
     with pytest.raises(InvalidDurationError) as info:
         to_ms(value)  # type: ignore[arg-type]
