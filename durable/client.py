@@ -18,11 +18,14 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from durable import keys, records, validation
+from durable.durations import Duration, to_ms
 from durable.errors import (
     FailedStepNotRetryableError,
     InstanceNotErroredError,
     InstanceNotFoundError,
     InstanceTerminalError,
+    InstanceWaitTimeoutError,
+    InvalidDurationError,
     StoreUnavailableError,
     ValidationError,
     WorkflowNotFoundError,
@@ -31,7 +34,7 @@ from durable.history import read_history
 from durable.runner import Engine
 from durable.settings import Settings
 from durable.store import Ref, Store, decode, pairs, ref_from_job_id
-from durable.types import JSONDict, StepStatus, StepType
+from durable.types import TERMINAL_STATUSES, JSONDict, StepStatus, StepType
 from durable.workflow import Registry, RegistryLike, Workflow, as_registry
 
 BATCH_LIMIT = 1000
@@ -365,6 +368,38 @@ class Client:
                 if await self._engine.advance(ref, job_id, max_steps=max_steps):
                     processed += 1
         return processed
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    async def wait(
+        self,
+        workflow: str,
+        instance_id: str,
+        *,
+        timeout: Duration | None = "1 min",
+        poll_interval: Duration = "100 ms",
+    ) -> JSONDict:
+        """Poll `get` until the instance is complete, errored or terminated; return that answer.
+
+        Raises InstanceWaitTimeoutError (a TimeoutError) when `timeout` passes first; `None`
+        waits without limit. Waiting never changes the instance.
+        """
+        limit_ms = None if timeout is None else to_ms(timeout)
+        interval_s = to_ms(poll_interval) / 1000
+        if interval_s <= 0:
+            raise InvalidDurationError(poll_interval, "the poll interval must be at least 1 ms")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            answer = await self.get(workflow, instance_id)
+            status = answer["details"]["status"]
+            if status in TERMINAL_STATUSES:
+                return answer
+            waited_s = loop.time() - started
+            if limit_ms is not None and waited_s * 1000 >= limit_ms:
+                raise InstanceWaitTimeoutError(workflow, instance_id, status, limit_ms)
+            left_s = interval_s if limit_ms is None else limit_ms / 1000 - waited_s
+            await asyncio.sleep(min(interval_s, left_s))
 
 
 def _new_id() -> str:

@@ -12,6 +12,7 @@ DurableError
  │    ├── InvalidStepError              a bad step name, event type or timeout
  │    └── StepFailedError               a recorded step error re-raised on replay
  ├── InvalidDurationError (also ValueError)
+ ├── InstanceWaitTimeoutError (also TimeoutError)  Client.wait gave up; the instance runs on
  ├── ConfigurationError                 bad settings or registry import path
  └── ClientError                        control-plane errors; each has a stable `code`
       ├── ValidationError               VALIDATION_ERROR
@@ -113,6 +114,20 @@ class InvalidDurationError(DurableError, ValueError):
             'or a string like "250 ms", "2 s", "15 min", "1.5h", "7 days"'
         )
         self.value = value
+
+
+class InstanceWaitTimeoutError(DurableError, TimeoutError):
+    """`Client.wait` timed out before the instance ended; the instance itself is untouched."""
+
+    def __init__(self, workflow: str, instance_id: str, status: str, timeout_ms: int) -> None:
+        super().__init__(
+            f"instance {instance_id!r} of workflow {workflow!r} did not end within "
+            f"{timeout_ms} ms (status: {status})"
+        )
+        self.workflow = workflow
+        self.instance_id = instance_id
+        self.status = status
+        self.timeout_ms = timeout_ms
 
 
 class ConfigurationError(DurableError):
