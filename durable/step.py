@@ -70,12 +70,34 @@ class Step:
         return await self._execution.do(name, fn, retries=retries, timeout=timeout)
 
     async def sleep(self, name: str, duration: Duration) -> None:
+        """Suspend the instance for `duration`; no worker is held while it sleeps.
+
+        `duration` is a `timedelta`, a number of milliseconds, or a string "<number> <unit>"
+        with unit ms, s, min, h or d ("250 ms", "2 s", "15 min", "1.5h", "7 days"); a bad or
+        negative value raises `InvalidDurationError`. The wake time is fixed (by Redis's clock)
+        the first time the sleep is reached and stored, so replays, worker restarts and pauses
+        never move it. Recorded as a step of type `sleep`.
+        """
         await self._execution.sleep(name, duration)
 
     async def sleep_until(self, name: str, when: datetime | int | float) -> None:
+        """Suspend the instance until `when`: an aware `datetime` or epoch milliseconds.
+
+        A naive `datetime` raises `InvalidDurationError`; a time already past still costs one
+        suspension. Otherwise it behaves like `sleep` (recorded as a step of type `sleep`).
+        """
         await self._execution.sleep_until(name, when)
 
     async def wait_for_event(
         self, name: str, *, type: str, timeout: Duration = timedelta(hours=24)
     ) -> ReceivedEvent:
+        """Suspend until an event of `type` is sent to this instance, and return it.
+
+        Takes the oldest unconsumed event of that type in the current run, including one that
+        arrived before the wait began; one event per wait. `timeout` (default 24 hours) is a
+        duration as for `sleep`, more than 0 and at most 365 days (else `InvalidStepError`);
+        an event created after the deadline never satisfies the wait. When the deadline passes
+        it raises `WaitForEventTimeoutError`: catch it to carry on (say, escalate); left
+        uncaught, it errors the instance.
+        """
         return await self._execution.wait_for_event(name, type=type, timeout=timeout)
