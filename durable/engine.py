@@ -32,7 +32,7 @@ from durable.errors import (
     WaitForEventTimeoutError,
     WorkerLostError,
 )
-from durable.records import clean_text, dumps, encode_step, step_head
+from durable.records import add_failed_attempt, clean_text, dumps, encode_step, iso, step_head
 from durable.replayed import step_error_record, step_failed
 from durable.retries import Retries, as_retries
 from durable.settings import Settings
@@ -46,6 +46,7 @@ log = logging.getLogger("durable.engine")
 STEP_NAME_MAX = 200
 MAX_WAIT_MS = 365 * 86_400_000
 RUNNING_MARK_DELAY_S = 0.02
+RETRY_LOG_CATEGORY = "retry"
 
 _current_step: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
     "durable_current_step", default=None
@@ -167,6 +168,18 @@ class Execution:
                 return  # written by an earlier pass over the same code
             self.workflow_logs_pending += 1
         key, attempt = current if current else (None, None)
+        self._append_log(key, attempt, level, category, message, data)
+
+    def _append_log(
+        self,
+        key: str | None,
+        attempt: int | None,
+        level: LogLevel,
+        category: str,
+        message: Any,
+        data: Any,
+    ) -> None:
+        """Buffer a log line; it is written by the next save, in the same round trip."""
         record = {"k": key, "a": attempt, "l": level, "g": category, "m": str(message)}
         record["d"] = data
         record["c"] = self.now()
@@ -292,17 +305,39 @@ class Execution:
         final = isinstance(exc, NonRetryableError | StepResultError) or rec["a"] >= rec["m"]
         if final:
             return await self._fail(key, rec, exc)
-        due = self.now() + policy.delay_ms(rec["a"])
-        rec.update(s=StepStatus.WAITING, u=self.now(), e=step_error_record(exc), nr=due)
+        now = self.now()
+        due = now + policy.delay_ms(rec["a"])
+        error = step_error_record(exc)
+        rec.update(s=StepStatus.WAITING, u=now, e=error, nr=due)
         rec.pop("r", None)
+        failure = add_failed_attempt(rec, error, now)
+        self._retry_log(key, rec, failure["e"], due)
         winner = await self.save(key, encode_step(rec))
         if winner is not None:
             return self._replay(winner)
+        log.info(
+            "step %s of %s/%s failed on attempt %d/%d (%s: %s); next attempt at %s",
+            key, self.ref.workflow, self.ref.instance_id, rec["a"], rec["m"],
+            failure["e"]["name"], failure["e"]["message"], iso(due),
+        )  # fmt: skip
         self.suspend(due)
 
+    def _retry_log(self, key: str, rec: JSONDict, error: JSONDict, due: int) -> None:
+        """The history line of a scheduled retry, tagged with the attempt that failed."""
+        at, attempt = iso(due), rec["a"]
+        message = (
+            f"{error['name']}: {error['message']}; retrying (attempt {attempt + 1}/{rec['m']}) "
+            f"at {at}"
+        )
+        data = {"error": error, "nextAttempt": attempt + 1, "nextAttemptAt": at}
+        self._append_log(key, attempt, LogLevel.WARN, RETRY_LOG_CATEGORY, message, data)
+
     async def _fail(self, key: str, rec: JSONDict, exc: BaseException) -> Any:
-        rec.update(s=StepStatus.ERRORED, u=self.now(), e=step_error_record(exc), nr=None)
+        now = self.now()
+        error = step_error_record(exc)
+        rec.update(s=StepStatus.ERRORED, u=now, e=error, nr=None)
         rec.pop("r", None)
+        add_failed_attempt(rec, error, now)
         winner = await self.save(key, encode_step(rec))
         return self._replay(winner or rec)
 

@@ -4,7 +4,10 @@ Step records are JSON objects with short keys, always starting with their status
 scripts can read it without decoding user data:
   s status, n name, t type, q order, a attempts, m max attempts, i interruptions,
   to timeout ms, nr next retry ms, w wake ms, et event type, r result,
-  e error {name, message}, c/u created/updated.
+  e error {name, message}, c/u created/updated,
+  fa failed attempts [{a attempt, c failed at ms, e {name, message}}] (the latest
+  FAILED_ATTEMPTS_KEPT, oldest first), ft failed attempts in total.
+Records written before a field existed lack it; readers treat a missing field as its default.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 from durable.types import JSONDict
 
 SCHEMA_VERSION = 1
+FAILED_ATTEMPTS_KEPT = 20
+FAILED_MESSAGE_MAX = 500  # characters of an error message kept per failed attempt
 
 
 def iso(ms: int | str | None) -> str | None:
@@ -54,7 +59,35 @@ def step_head(rec: JSONDict) -> str:
     return dumps(body)[:-1]
 
 
+def cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def add_failed_attempt(rec: JSONDict, error: JSONDict, at_ms: int) -> JSONDict:
+    """Note the failure of attempt rec["a"] on a step record; returns the entry added."""
+    entry: JSONDict = {
+        "a": rec.get("a", 1),
+        "c": at_ms,
+        "e": {"name": error["name"], "message": cut(error["message"], FAILED_MESSAGE_MAX)},
+    }
+    rec["fa"] = [*rec.get("fa", []), entry][-FAILED_ATTEMPTS_KEPT:]
+    rec["ft"] = int(rec.get("ft", 0)) + 1
+    return entry
+
+
+def failed_attempts_to_api(rec: JSONDict) -> list[JSONDict]:
+    return [
+        {
+            "attempt": item.get("a"),
+            "error": {"name": item["e"].get("name"), "message": item["e"].get("message")},
+            "at": iso(item.get("c")),
+        }
+        for item in rec.get("fa") or []
+    ]
+
+
 def step_to_api(key: str, rec: JSONDict) -> JSONDict:
+    failed_attempts = failed_attempts_to_api(rec)
     out: JSONDict = {
         "stepKey": key,
         "name": rec.get("n"),
@@ -66,6 +99,8 @@ def step_to_api(key: str, rec: JSONDict) -> JSONDict:
         "nextRetryAt": iso(rec.get("nr")),
         "wakeAt": iso(rec.get("w")),
         "waitEventType": rec.get("et"),
+        "failedAttempts": failed_attempts,
+        "failedAttemptsTotal": int(rec.get("ft", 0)),
         "result": rec.get("r"),
         "createdAt": iso(rec.get("c")),
         "updatedAt": iso(rec.get("u")),

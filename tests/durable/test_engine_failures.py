@@ -1,0 +1,204 @@
+"""Failed attempts stay visible: on the step record, in the history logs and in the process log."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from durable import NonRetryableError, StepContext, workflow
+from durable.client import Client
+from durable.records import FAILED_MESSAGE_MAX, add_failed_attempt, step_to_api
+from durable.store import Store
+from tests.helpers import assert_eventually
+
+pytestmark = pytest.mark.timeout(60)
+
+ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+async def finished(client: Client, wf: str, iid: str) -> dict[str, Any]:
+    async def check() -> Any:
+        got = await client.get(wf, iid)
+        return got if got["details"]["status"] in ("complete", "errored", "terminated") else None
+
+    return await assert_eventually(check)  # type: ignore[no-any-return]
+
+
+async def start(workers: Any, client_factory: Any, flow: Any) -> Client:
+    await workers.start([flow])
+    return client_factory([flow])  # type: ignore[no-any-return]
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def engine_log() -> Iterator[Collect]:
+    """The `durable.engine` process log, whatever handlers or levels the app configured."""
+    logger = logging.getLogger("durable.engine")
+    handler, level = Collect(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+@workflow("third-time")
+async def third_time(event: Any, step: Any) -> Any:
+    def flaky(ctx: StepContext) -> str:
+        if ctx.attempt < 3:
+            raise RuntimeError(f"failure {ctx.attempt}")
+        return "ok"
+
+    step.log.info("before")
+    value = await step.do("flaky", flaky, retries={"limit": 3, "delay": 5})
+    await step.sleep("nap", "10 ms")  # one more replay over the recorded failures
+    await step.do("after", lambda: "done")
+    return value
+
+
+async def test_a_step_that_succeeds_on_attempt_3_shows_its_two_failures(workers, client_factory):
+    client = await start(workers, client_factory, third_time)
+    await client.create("third-time", instance_id="t1")
+    assert (await finished(client, "third-time", "t1"))["details"]["output"] == "ok"
+    step = (await client.history("third-time", "t1", order="asc"))["steps"][0]
+    assert (step["status"], step["attempts"], step["failedAttemptsTotal"]) == ("completed", 3, 2)
+    failed = step["failedAttempts"]
+    assert [(f["attempt"], f["error"]) for f in failed] == [
+        (1, {"name": "RuntimeError", "message": "failure 1"}),
+        (2, {"name": "RuntimeError", "message": "failure 2"}),
+    ]
+    assert all(ISO_MS.fullmatch(f["at"]) for f in failed)
+    assert failed[0]["at"] <= failed[1]["at"] <= step["updatedAt"]
+    assert "error" not in step
+
+
+async def test_each_scheduled_retry_logs_one_warn_line_in_history(workers, client_factory):
+    client = await start(workers, client_factory, third_time)
+    await client.create("third-time", instance_id="t2")
+    await finished(client, "third-time", "t2")
+    logs = (await client.history("third-time", "t2", include_logs=True, order="asc"))["logs"]
+    retries = [line for line in logs if line["category"] == "retry"]
+    assert [(r["stepKey"], r["attempt"], r["level"]) for r in retries] == [
+        ("flaky", 1, "warn"),
+        ("flaky", 2, "warn"),
+    ]
+    first = retries[0]
+    assert first["message"].startswith("RuntimeError: failure 1; retrying (attempt 2/4) at ")
+    assert first["data"]["error"] == {"name": "RuntimeError", "message": "failure 1"}
+    assert first["data"]["nextAttempt"] == 2
+    assert ISO_MS.fullmatch(first["data"]["nextAttemptAt"])
+    assert first["data"]["nextAttemptAt"] >= first["createdAt"]
+    # the workflow replayed five times; its own line and the retry lines are each written once
+    assert [line["message"] for line in logs].count("before") == 1
+    assert len(logs) == 3
+
+
+async def test_a_retry_is_written_to_the_process_log(workers, client_factory, engine_log):
+    client = await start(workers, client_factory, third_time)
+    await client.create("third-time", instance_id="t3")
+    await finished(client, "third-time", "t3")
+    lines = [r.getMessage() for r in engine_log.records if "failed on attempt" in r.msg]
+    assert len(lines) == 2
+    assert re.fullmatch(
+        r"step flaky of third-time/t3 failed on attempt 1/4 \(RuntimeError: failure 1\); "
+        r"next attempt at " + ISO_MS.pattern,
+        lines[0],
+    )
+    assert all(r.levelno == logging.INFO for r in engine_log.records if "failed on" in r.msg)
+
+
+async def test_a_failed_attempt_costs_one_write_with_its_log_line(
+    workers, client_factory, monkeypatch
+):
+    writes: list[tuple[str, str]] = []
+    call = Store.call
+
+    async def counting(self: Store, script: str, *args: Any) -> Any:
+        if script == "save_step" and args[3] == "flaky":
+            writes.append((args[5], args[6]))  # mode, log lines
+        return await call(self, script, *args)
+
+    monkeypatch.setattr(Store, "call", counting)
+    client = await start(workers, client_factory, third_time)
+    await client.create("third-time", instance_id="t4")
+    await finished(client, "third-time", "t4")
+    commits = [lines for mode, lines in writes if mode == "commit"]
+    assert len(commits) == 3  # failure, failure, success
+    assert ['"g":"retry"' in lines for lines in commits] == [True, True, False]
+
+
+@workflow("always-fails")
+async def always_fails(event: Any, step: Any) -> Any:
+    def fail(ctx: StepContext) -> None:
+        raise ValueError(f"no {ctx.attempt}")
+
+    return await step.do("doomed", fail, retries={"limit": 24, "delay": 1})
+
+
+async def test_a_step_failing_25_times_keeps_the_last_20_and_counts_25(workers, client_factory):
+    client = await start(workers, client_factory, always_fails)
+    await client.create("always-fails", instance_id="a1")
+    got = await finished(client, "always-fails", "a1")
+    assert got["details"]["error"] == {"name": "ValueError", "message": "no 25"}
+    step = (await client.history("always-fails", "a1"))["steps"][0]
+    assert (step["status"], step["attempts"], step["failedAttemptsTotal"]) == ("errored", 25, 25)
+    assert [f["attempt"] for f in step["failedAttempts"]] == list(range(6, 26))
+    assert step["failedAttempts"][-1]["error"] == step["error"]
+    current = got["meta"]["currentStep"]
+    assert (current["failedAttemptsTotal"], len(current["failedAttempts"])) == (25, 20)
+    logs = (await client.history("always-fails", "a1", include_logs=True, page_size=100))["logs"]
+    assert len([line for line in logs if line["category"] == "retry"]) == 24
+
+
+@workflow("refused")
+async def refused(event: Any, step: Any) -> Any:
+    def refuse() -> None:
+        raise NonRetryableError("card declined", name="CardDeclined")
+
+    return await step.do("charge", refuse, retries={"limit": 5, "delay": 10})
+
+
+async def test_a_final_failure_is_a_failed_attempt_without_a_retry_line(workers, client_factory):
+    client = await start(workers, client_factory, refused)
+    await client.create("refused", instance_id="r1")
+    await finished(client, "refused", "r1")
+    history = await client.history("refused", "r1", include_logs=True)
+    step = history["steps"][0]
+    assert [(f["attempt"], f["error"]["name"]) for f in step["failedAttempts"]] == [
+        (1, "CardDeclined")
+    ]
+    assert step["failedAttemptsTotal"] == 1
+    assert history["logs"] == []
+
+
+# -- the record fields ---------------------------------------------------------------------------
+
+
+def test_a_record_written_before_failed_attempts_existed_reads_as_none_failed() -> None:
+    old = {"s": "waiting", "n": "x", "t": "do", "q": 1, "a": 2, "m": 3, "nr": 5, "c": 1, "u": 2}
+    entry = step_to_api("x", old)
+    assert (entry["failedAttempts"], entry["failedAttemptsTotal"]) == ([], 0)
+    add_failed_attempt(old, {"name": "E", "message": "m"}, 1_000)
+    assert step_to_api("x", old)["failedAttempts"] == [
+        {"attempt": 2, "error": {"name": "E", "message": "m"}, "at": "1970-01-01T00:00:01.000Z"}
+    ]
+
+
+def test_a_failed_attempt_keeps_a_bounded_message() -> None:
+    rec: dict[str, Any] = {"s": "running", "a": 1}
+    add_failed_attempt(rec, {"name": "E", "message": "x" * 10_000, "kind": "E"}, 0)
+    kept = rec["fa"][0]["e"]
+    assert set(kept) == {"name", "message"}
+    assert len(kept["message"]) == FAILED_MESSAGE_MAX and kept["message"].endswith("…")
