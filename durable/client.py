@@ -30,7 +30,7 @@ from durable.errors import (
     ValidationError,
     WorkflowNotFoundError,
 )
-from durable.history import read_history
+from durable.history import LogFilter, read_history
 from durable.runner import Engine
 from durable.settings import Settings
 from durable.store import Ref, Store, decode, pairs, ref_from_job_id
@@ -242,9 +242,12 @@ class Client:
         steps_cursor: str | None = None,
         events_cursor: str | None = None,
         logs_cursor: str | None = None,
+        log_level: str | None = None,
+        log_category: str | None = None,
     ) -> JSONDict:
         ref = self._ref(workflow, instance_id)
         size, direction = validation.page_size(page_size), validation.order(order)
+        log_filter = LogFilter.of(log_level, log_category, include_logs=include_logs)
         inst, _ = await self._read(ref)
         current = int(inst.get("run", 0))
         run = current if run_number is None else run_number
@@ -256,8 +259,9 @@ class Client:
         cursors = {"steps": steps_cursor, "events": events_cursor, "logs": logs_cursor}
         async with _store_errors():
             return await read_history(
-                self.redis, self.settings.prefix, ref, run, size, direction, include_logs, cursors
-            )
+                self.redis, self.settings.prefix, ref, run, size, direction, include_logs, cursors,
+                log_filter,
+            )  # fmt: skip
 
     # -- events and control --------------------------------------------------------------------
 

@@ -1,16 +1,52 @@
-"""Reading one run's history: steps, events and logs, each paginated by its own cursor."""
+"""Reading one run's history: steps, events and logs, each paginated by its own cursor.
+
+Log filters (level, category) apply before pagination; a log's position in the run's log list
+is its cursor position either way, so a cursor stays valid for the same filters.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
 from durable import keys, records, validation
+from durable.errors import ValidationError
 from durable.store import Ref
-from durable.types import JSONDict
+from durable.types import JSONDict, LogLevel
+
+LOG_LEVELS = tuple(level.value for level in LogLevel)
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Keep the log lines of one level and/or one category (exact match); None keeps all."""
+
+    level: str | None = None
+    category: str | None = None
+
+    @classmethod
+    def of(cls, level: str | None, category: str | None, *, include_logs: bool) -> LogFilter:
+        """A validated filter (the values come from callers of the Client, too)."""
+        if level is not None and level not in LOG_LEVELS:
+            raise _invalid("logLevel", f"must be one of {', '.join(LOG_LEVELS)}")
+        if category is not None and (not isinstance(category, str) or not category):
+            raise _invalid("logCategory", "must be a non-empty string")
+        if (level is not None or category is not None) and not include_logs:
+            raise _invalid("includeLogs", "must be true with logLevel or logCategory")
+        return cls(level, category)
+
+    def keeps(self, entry: JSONDict) -> bool:
+        return (self.level is None or entry["level"] == self.level) and (
+            self.category is None or entry["category"] == self.category
+        )
+
+
+def _invalid(path: str, message: str) -> ValidationError:
+    return ValidationError(f"{path} {message}", [{"path": path, "message": message}])
 
 
 def _s(value: Any) -> str:
@@ -48,8 +84,9 @@ def _events(raw: dict[Any, Any]) -> list[tuple[int, JSONDict]]:
     return [(seq, records.event_to_api(parts)) for seq, parts in grouped.items() if "" in parts]
 
 
-def _logs(raw: list[Any]) -> list[tuple[int, JSONDict]]:
-    return [(i + 1, records.log_to_api(_s(line))) for i, line in enumerate(raw)]
+def _logs(raw: list[Any], wanted: LogFilter) -> list[tuple[int, JSONDict]]:
+    entries = [(i + 1, records.log_to_api(_s(line))) for i, line in enumerate(raw)]
+    return [(i, entry) for i, entry in entries if wanted.keeps(entry)]
 
 
 async def read_history(
@@ -61,6 +98,7 @@ async def read_history(
     order: str,
     include_logs: bool,
     cursors: dict[str, str | None],
+    log_filter: LogFilter | None = None,
 ) -> JSONDict:
     wf, iid = ref.workflow, ref.instance_id
     async with redis.pipeline(transaction=False) as pipe:
@@ -75,10 +113,12 @@ async def read_history(
         ("events", _events),
     ]
     if include_logs:
-        parts.append(("logs", _logs))
+        wanted = log_filter or LogFilter()
+        parts.append(("logs", lambda raw: _logs(raw, wanted)))
     for (name, parse), reply in zip(parts, replies, strict=False):
         page, next_cursor = paginate(parse(reply), size, order, cursors.get(name))
         out[name] = page
-        out[f"{name}Cursor"] = next_cursor
+        if next_cursor is not None:  # absent, never null, on the last page
+            out[f"{name}Cursor"] = next_cursor
         out[f"{name}HasNextPage"] = next_cursor is not None
     return out

@@ -20,6 +20,7 @@ from durable.api.schemas import (
     RunnerTickBody,
     SendEventBody,
 )
+from durable.history import LOG_LEVELS
 from durable.types import Status
 
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -123,6 +124,8 @@ OPERATIONS: tuple[Operation, ...] = (
             "stepsCursor",
             "eventsCursor",
             "logsCursor",
+            "logLevel",
+            "logCategory",
         ),
         errors=(*FOUND_ERRORS, "VALIDATION_ERROR", "INVALID_CURSOR"),
     ),
@@ -177,6 +180,16 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
     "stepsCursor": {"type": "string"},
     "eventsCursor": {"type": "string"},
     "logsCursor": {"type": "string"},
+    "logLevel": {
+        "type": "string",
+        "enum": list(LOG_LEVELS),
+        "description": "Only log lines of this level (needs includeLogs=true).",
+    },
+    "logCategory": {
+        "type": "string",
+        "description": "Only log lines of this category, exact match (needs includeLogs=true). "
+        "Retries scheduled by the engine log under `retry`.",
+    },
 }
 
 

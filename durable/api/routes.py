@@ -25,6 +25,7 @@ from durable.api.schemas import (
 )
 from durable.client import Client
 from durable.errors import StoreUnavailableError
+from durable.history import LOG_LEVELS
 from durable.settings import Settings
 
 logger = logging.getLogger("durable.api")
@@ -114,6 +115,8 @@ async def instance_history(request: Request) -> Response:
         steps_cursor=query.text(q, "stepsCursor"),
         events_cursor=query.text(q, "eventsCursor"),
         logs_cursor=query.text(q, "logsCursor"),
+        log_level=query.choice(q, "logLevel", LOG_LEVELS),
+        log_category=query.text(q, "logCategory"),
     )
     return JSONResponse(page)
 

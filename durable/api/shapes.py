@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from durable.types import LogLevel, Status, StepStatus, StepType
 
@@ -60,6 +61,19 @@ class InstanceSummary(InstanceRef):
     updatedAt: datetime
 
 
+class BatchCreated(Shape):
+    instances: list[InstanceRef] = Field(description="Only the created ones, in input order.")
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def omitted_when_absent(description: str) -> Any:
+    """A field that is left out of the JSON when it has no value (never `null`)."""
+    return Field(None, description=description, json_schema_extra=_drop_default)
+
+
 class InstancePage(Shape):
     instances: list[InstanceSummary] = Field(description="Newest first.")
     nextCursor: str | None
@@ -67,8 +81,10 @@ class InstancePage(Shape):
     hasNextPage: bool
 
 
-class BatchCreated(Shape):
-    instances: list[InstanceRef] = Field(description="Only the created ones, in input order.")
+class FailedAttempt(Shape):
+    attempt: int = Field(description="The attempt number (1 for the first attempt).")
+    error: ErrorInfo
+    at: datetime = Field(description="When the attempt failed.")
 
 
 class StepFields(Shape):
@@ -82,6 +98,14 @@ class StepFields(Shape):
     nextRetryAt: datetime | None
     wakeAt: datetime | None
     waitEventType: str | None
+    failedAttempts: list[FailedAttempt] = Field(
+        description="The step's failed attempts, oldest first: the latest 20 at most "
+        "(error messages cut to 500 characters). Includes the final failure of an errored step."
+    )
+    failedAttemptsTotal: int = Field(
+        description="How many attempts of the step failed in all; more than the length of "
+        "failedAttempts once older failures were dropped."
+    )
     error: ErrorInfo | None = None
 
 
@@ -134,14 +158,24 @@ class LogEntry(Shape):
 class History(Shape):
     runNumber: int
     steps: list[StepEntry]
-    stepsCursor: str | None
+    stepsCursor: str | SkipJsonSchema[None] = omitted_when_absent(
+        "Pass as stepsCursor for the next page; absent when there is none."
+    )
     stepsHasNextPage: bool
     events: list[EventEntry]
-    eventsCursor: str | None
+    eventsCursor: str | SkipJsonSchema[None] = omitted_when_absent(
+        "Pass as eventsCursor for the next page; absent when there is none."
+    )
     eventsHasNextPage: bool
-    logs: list[LogEntry] | None = Field(None, description="Only with includeLogs=true.")
-    logsCursor: str | None = None
-    logsHasNextPage: bool | None = None
+    logs: list[LogEntry] | SkipJsonSchema[None] = omitted_when_absent(
+        "Only with includeLogs=true; filtered by logLevel and logCategory."
+    )
+    logsCursor: str | SkipJsonSchema[None] = omitted_when_absent(
+        "Pass as logsCursor (with the same filters) for the next page; absent when there is none."
+    )
+    logsHasNextPage: bool | SkipJsonSchema[None] = omitted_when_absent(
+        "Only with includeLogs=true."
+    )
 
 
 class EventAccepted(Shape):

@@ -69,7 +69,7 @@ async def read_run(client: Client, wf: str, iid: str, run: int) -> tuple[list[An
             arg = {f"{section}_cursor": cursor} if cursor else {}
             page = await client.history(wf, iid, run_number=run, page_size=100, order="asc", **arg)
             found[section].extend(page[section])
-            cursor = page[f"{section}Cursor"]
+            cursor = page.get(f"{section}Cursor")
             if not cursor:
                 break
     return found["steps"], found["events"]
