@@ -73,10 +73,10 @@ class Step:
         """Suspend the instance for `duration`; no worker is held while it sleeps.
 
         `duration` is a `timedelta`, a number of milliseconds, or a string "<number> <unit>"
-        with unit ms, s, min, h or d ("250 ms", "2 s", "15 min", "1.5h", "7 days"); a bad or
-        negative value raises `InvalidDurationError`. The wake time is fixed (by Redis's clock)
-        the first time the sleep is reached and stored, so replays, worker restarts and pauses
-        never move it. Recorded as a step of type `sleep`.
+        with a unit from ms to years ("250 ms", "2 s", "15 min", "1.5h", "2 weeks"; a month is
+        30 days); a bad or negative value raises `InvalidDurationError`. The wake time is fixed
+        (by Redis's clock) the first time the sleep is reached and stored, so replays, worker
+        restarts and pauses never move it. Recorded as a step of type `sleep`.
         """
         await self._execution.sleep(name, duration)
 
@@ -101,3 +101,21 @@ class Step:
         uncaught, it errors the instance.
         """
         return await self._execution.wait_for_event(name, type=type, timeout=timeout)
+
+    async def patched(self, change_id: str) -> bool:
+        """Whether this run takes the new path of an intended code change named `change_id`.
+
+        True when the run reaches the call with no recorded steps ahead of it (it records a
+        marker, a step of type `patch` named `change_id`) or recorded the marker before; False
+        when the run already recorded later steps without it, so an instance started on older
+        code keeps the old path. The answer is the same for every call with that id in a run.
+        `change_id` follows the rules of step names. See docs/semantics.md, "Changing workflow
+        code".
+        """
+        return await self._execution.patched(change_id)
+
+    def deprecate_patch(self, change_id: str) -> None:
+        """Retire a patch: put this (not awaited) where `patched(change_id)` was, once no
+        instance is left on the old path. Runs that recorded the marker replay without a
+        sequence error; new runs record nothing."""
+        self._execution.deprecate_patch(change_id)

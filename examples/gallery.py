@@ -13,10 +13,20 @@ from durable.step import Step
 
 @workflow("approval-workflow")
 async def approval(event: WorkflowEvent, step: Step) -> dict[str, Any]:
-    """Wait for a human approval (or time out), cool down, report the decision."""
+    """Wait for a human approval (or time out), cool down, then charge with retries.
+
+    The README's first example; tests/packaging/test_user_docs.py keeps the two the same.
+    """
     decision = await step.wait_for_event("approval", type="approval", timeout="15 min")
+    if not (decision.payload or {}).get("approved"):
+        return {"approved": False}
     await step.sleep("cooldown", "2 s")
-    return {"approved": (decision.payload or {}).get("approved")}
+    charge = await step.do(
+        "charge",
+        lambda: {"charged": event.payload.get("amount", 0)},
+        retries={"limit": 3, "delay": "1 s", "backoff": "exponential"},
+    )
+    return {"approved": True, **charge}
 
 
 @workflow("retry-workflow")
