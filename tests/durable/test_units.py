@@ -89,7 +89,8 @@ def test_public_surface_is_pinned() -> None:
     assert sorted(durable.__all__) == sorted(
         [
             "Client", "ClientError", "ConfigurationError", "Duration", "DurableError",
-            "InstanceNotFoundError", "InstanceTerminalError", "InvalidDurationError",
+            "InstanceNotFoundError", "InstanceTerminalError", "InstanceWaitTimeoutError",
+            "InvalidDurationError",
             "NonRetryableError", "NondeterminismError", "ReceivedEvent", "Registry", "Retries",
             "Settings", "Status", "Step", "StepContext", "StepFailedError", "StepTimeoutError",
             "WaitForEventTimeoutError", "WorkerLostError", "Workflow", "WorkflowEvent",
