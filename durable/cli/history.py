@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -11,6 +13,17 @@ from durable.cli.client import Api, JSONDict, Params, path
 from durable.cli.command import cli_state, emit, instance_option, with_api, workflow_option
 
 LOG_PAGE_SIZE = 100
+LOG_LEVELS = ("debug", "info", "warn", "error")
+
+
+def log_filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--log-level and --log-category: only log lines of that level / category."""
+    fn = click.option(
+        "--log-category", help="Only log lines of this category (exact match, e.g. retry)."
+    )(fn)
+    return click.option(
+        "--log-level", type=click.Choice(LOG_LEVELS), help="Only log lines of this level."
+    )(fn)
 
 
 @click.command("history")
@@ -27,6 +40,7 @@ LOG_PAGE_SIZE = 100
 @click.option("--steps-cursor", help="Continue the steps list from this cursor.")
 @click.option("--events-cursor", help="Continue the events list from this cursor.")
 @click.option("--logs-cursor", help="Continue the logs list from this cursor.")
+@log_filter_options
 @with_api
 def history(
     api: Api,
@@ -39,16 +53,24 @@ def history(
     steps_cursor: str | None,
     events_cursor: str | None,
     logs_cursor: str | None,
+    log_level: str | None,
+    log_category: str | None,
 ) -> None:
-    """Show an instance's steps, events and (with --include-logs) logs."""
+    """Show an instance's steps, events and (with --include-logs) logs.
+
+    --log-level and --log-category imply --include-logs.
+    """
+    filtered = log_level is not None or log_category is not None
     query: Params = {
         "runNumber": run_number,
-        "includeLogs": True if include_logs else None,
+        "includeLogs": True if include_logs or filtered else None,
         "order": order,
         "pageSize": page_size,
         "stepsCursor": steps_cursor,
         "eventsCursor": events_cursor,
         "logsCursor": logs_cursor,
+        "logLevel": log_level,
+        "logCategory": log_category,
     }
     data = api.get(path(workflow, "instances", instance_id, "history"), query)
     emit(api, data, render.history)
@@ -61,10 +83,18 @@ class LogReader:
     so following a long log costs one page per poll; seen ids filter the overlap.
     """
 
-    def __init__(self, api: Api, workflow: str, instance_id: str, run: int | None) -> None:
+    def __init__(
+        self,
+        api: Api,
+        workflow: str,
+        instance_id: str,
+        run: int | None,
+        filters: Params | None = None,
+    ) -> None:
         self._api = api
         self._url = path(workflow, "instances", instance_id, "history")
         self._run = run
+        self._filters: Params = filters or {}
         self._cursor: str | None = None
         self._seen: set[str] = set()
 
@@ -86,6 +116,7 @@ class LogReader:
             "pageSize": LOG_PAGE_SIZE,
             "logsCursor": cursor,
             "runNumber": self._run,
+            **self._filters,
         }
         return self._api.get(self._url, query)
 
@@ -123,6 +154,7 @@ def print_logs(api: Api, entries: list[JSONDict]) -> None:
     metavar="MS",
     help="Poll interval for --follow.",
 )
+@log_filter_options
 @with_api
 def logs(
     api: Api,
@@ -131,9 +163,12 @@ def logs(
     run_number: int | None,
     follow: bool,
     interval_ms: int,
+    log_level: str | None,
+    log_category: str | None,
 ) -> None:
     """Print an instance's log lines, oldest first (with --json: one JSON object per line)."""
-    reader = LogReader(api, workflow, instance_id, run_number)
+    filters: Params = {"logLevel": log_level, "logCategory": log_category}
+    reader = LogReader(api, workflow, instance_id, run_number, filters)
     if not follow:
         entries = reader.read_new()
         print_logs(api, entries)

@@ -17,17 +17,27 @@ def compact(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def compact_text(text: str, limit: int = 120) -> str:
+    """Text cut to `limit` characters."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def cell(value: Any) -> str:
     return "-" if value is None or value == "" else str(value)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    return "\n".join(table_rows(headers, rows))
+
+
+def table_rows(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """The header line, then one string per row (aligned columns)."""
     cells = [[cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
     lines = [headers, *cells]
-    return "\n".join(
+    return [
         "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines
-    )
+    ]
 
 
 def error_text(error: Any) -> str:
@@ -106,7 +116,7 @@ def instance(data: JSONDict, full: bool = False) -> str:
 
 def step_detail(step: JSONDict) -> str:
     if step.get("error"):
-        return error_text(step["error"])
+        return " ".join(error_text(step["error"]).split())  # one table row, whatever the text
     if step.get("status") == "waiting" and step.get("waitEventType"):
         return f'waiting for event "{step["waitEventType"]}"'
     if step.get("status") == "waiting" and step.get("wakeAt"):
@@ -114,6 +124,20 @@ def step_detail(step: JSONDict) -> str:
     if step.get("nextRetryAt"):
         return f"next retry at {step['nextRetryAt']}"
     return compact(step.get("result")) if step.get("status") == "completed" else ""
+
+
+def failed_attempt_line(attempt: JSONDict) -> str:
+    """`attempt 2 failed 2026-...Z  RuntimeError: boom` on one line."""
+    message = " ".join(error_text(attempt.get("error")).split())
+    return f"attempt {attempt.get('attempt')} failed {attempt.get('at')}  {compact_text(message)}"
+
+
+def failed_attempt_lines(step: JSONDict) -> list[str]:
+    """Each failed attempt kept on the step, after a note on older ones no longer kept."""
+    kept: list[JSONDict] = step.get("failedAttempts") or []
+    dropped = (step.get("failedAttemptsTotal") or 0) - len(kept)
+    lines = [f"({dropped} earlier failed attempts not kept)"] if dropped > 0 else []
+    return lines + [failed_attempt_line(a) for a in kept]
 
 
 def steps(entries: list[JSONDict]) -> str:
@@ -128,7 +152,14 @@ def steps(entries: list[JSONDict]) -> str:
         ]
         for s in entries
     ]
-    return table(["STEP", "TYPE", "STATUS", "ATTEMPTS", "UPDATED", "RESULT / DETAIL"], rows)
+    header, *lines = table_rows(
+        ["STEP", "TYPE", "STATUS", "ATTEMPTS", "UPDATED", "RESULT / DETAIL"], rows
+    )
+    out = [header]
+    for line, entry in zip(lines, entries, strict=True):
+        out.append(line)
+        out += ["  " + failed for failed in failed_attempt_lines(entry)]
+    return "\n".join(out)
 
 
 def events(entries: list[JSONDict]) -> str:

@@ -19,7 +19,6 @@ def history_page(logs: list[dict[str, object]] | None = None, **extra: object) -
             step("approval", status="completed", result=None),
             step("record", type="do", status="completed", waitEventType=None, result={"ok": True}),
         ],
-        "stepsCursor": None,
         "stepsHasNextPage": False,
         "events": [
             {
@@ -31,11 +30,10 @@ def history_page(logs: list[dict[str, object]] | None = None, **extra: object) -
                 "consumedByStepKey": "approval",
             }
         ],
-        "eventsCursor": None,
         "eventsHasNextPage": False,
-    }
+    }  # like the API: a cursor field is absent when there is no next page
     if logs is not None:
-        page.update(logs=logs, logsCursor=None, logsHasNextPage=False)
+        page.update(logs=logs, logsHasNextPage=False)
     page.update(extra)
     return page
 
@@ -153,3 +151,78 @@ def test_logs_follow_resumes_from_the_last_page_cursor(api: FakeApi) -> None:
     assert result.exit_code == 0, result.output
     assert seen_cursors == [None, "p2", "p2"]
     assert [line.rsplit(" ", 1)[1] for line in result.stdout.splitlines()] == ["a", "b", "c"]
+
+
+def failed(attempt: int, message: str, at: str = "2026-02-02T15:52:06.100Z") -> dict[str, object]:
+    return {"attempt": attempt, "error": {"name": "RuntimeError", "message": message}, "at": at}
+
+
+def test_history_lists_each_failed_attempt_under_its_step(api: FakeApi) -> None:
+    charge = step(
+        "charge", type="do", status="completed", waitEventType=None, result="ok", attempts=3,
+        maxAttempts=3, failedAttemptsTotal=2,
+        failedAttempts=[failed(1, "card\nreader down"), failed(2, "x" * 300)],
+    )  # fmt: skip
+    record = step("record", type="do", status="completed", waitEventType=None, result=None)
+    api.on("GET", HISTORY, (200, history_page(steps=[charge, record])))
+    result = api.run("instances", "history", "-w", "approvals", "-i", "inst_1")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    at = lines.index(next(line for line in lines if line.startswith("  charge ")))
+    assert lines[at + 1] == (
+        "    attempt 1 failed 2026-02-02T15:52:06.100Z  RuntimeError: card reader down"
+    )
+    assert lines[at + 2].startswith(
+        "    attempt 2 failed 2026-02-02T15:52:06.100Z  RuntimeError: x"
+    )
+    assert lines[at + 2].endswith("x…") and len(lines[at + 2]) < 200
+    assert lines[at + 3].startswith("  record ")
+
+
+def test_history_says_how_many_older_failed_attempts_were_dropped(api: FakeApi) -> None:
+    kept = [failed(n, f"no {n}") for n in range(6, 26)]
+    error = {"name": "RuntimeError", "message": "no 25"}
+    doomed = step(
+        "doomed", type="do", status="errored", waitEventType=None, attempts=25, maxAttempts=25,
+        failedAttempts=kept, failedAttemptsTotal=25, error=error,
+    )  # fmt: skip
+    api.on("GET", HISTORY, (200, history_page(steps=[doomed])))
+    out = api.run("instances", "history", "-w", "approvals", "-i", "inst_1").stdout
+    assert "    (5 earlier failed attempts not kept)\n    attempt 6 failed" in out
+    assert out.count(" failed 2026-") == 20
+
+
+def test_history_log_filters_imply_include_logs(api: FakeApi) -> None:
+    api.on("GET", HISTORY, (200, history_page([log("l1", "retrying", level="warn")])))
+    result = api.run(
+        "instances", "history", "-w", "approvals", "-i", "inst_1",
+        "--log-level", "warn", "--log-category", "retry",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert dict(api.last.url.params) == {
+        "includeLogs": "true",
+        "logLevel": "warn",
+        "logCategory": "retry",
+    }
+    assert "WARN  retrying" in result.stdout
+
+
+def test_history_rejects_an_unknown_log_level(api: FakeApi) -> None:
+    result = api.run("instances", "history", "-w", "a", "-i", "i", "--log-level", "loud")
+    assert result.exit_code == 2 and api.requests == []
+    assert "Traceback" not in result.output
+
+
+def test_logs_sends_its_filters_with_every_page(api: FakeApi) -> None:
+    def pages(request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        assert (params["logLevel"], params["logCategory"]) == ("error", "billing")
+        if params.get("logsCursor") == "p2":
+            return httpx.Response(200, json=history_page([log("l9", "second")]))
+        first = history_page([log("l1", "first")], logsCursor="p2", logsHasNextPage=True)
+        return httpx.Response(200, json=first)
+
+    api.on("GET", HISTORY, pages)
+    result = api.run(*LOGS, "--log-level", "error", "--log-category", "billing")
+    assert result.exit_code == 0, result.output
+    assert [line.rsplit(" ", 1)[1] for line in result.stdout.splitlines()] == ["first", "second"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from cli_support import FakeApi, instance, step
+
+from durable.cli.watch import fit
 
 INSTANCE = "/approvals/instances/inst_1"
 WATCH = ("instances", "watch", "-w", "approvals", "-i", "inst_1", "--interval", "10")
@@ -79,3 +82,67 @@ def test_watch_missing_instance_fails(api: FakeApi) -> None:
     result = api.run(*WATCH)
     assert result.exit_code == 1
     assert result.stderr == "Request failed: 404 no such instance (INSTANCE_NOT_FOUND)\n"
+
+
+def charge(status: str, *failures: int, **fields: object) -> dict[str, object]:
+    failed = [
+        {
+            "attempt": n,
+            "error": {"name": "RuntimeError", "message": f"declined {n}"},
+            "at": f"2026-02-02T15:52:0{n}.000Z",
+        }
+        for n in failures
+    ]
+    return step(
+        "charge", type="do", status=status, waitEventType=None, maxAttempts=3,
+        failedAttempts=failed, failedAttemptsTotal=len(failed), **fields,
+    )  # fmt: skip
+
+
+def test_watch_prints_each_failed_attempt_once(api: FakeApi) -> None:
+    api.on(
+        "GET",
+        INSTANCE,
+        (200, instance("running", step=charge("running", attempts=1))),
+        (200, instance("waiting", step=charge("waiting", 1, attempts=1))),
+        (200, instance("waiting", step=charge("waiting", 1, attempts=1))),
+        (200, instance("running", step=charge("running", 1, attempts=2))),
+        (200, instance("errored", step=charge("errored", 1, 2, attempts=2))),
+    )
+    result = api.run(*WATCH)
+    assert result.exit_code == 1
+    failures = [line for line in result.stdout.splitlines() if " failed " in line]
+    assert failures == [
+        "inst_1: step charge attempt 1 failed 2026-02-02T15:52:01.000Z  RuntimeError: declined 1",
+        "inst_1: step charge attempt 2 failed 2026-02-02T15:52:02.000Z  RuntimeError: declined 2",
+    ]
+
+
+def test_watch_cuts_its_live_line_to_the_terminal_width(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    waiting = charge("waiting", attempts=1, nextRetryAt="2026-02-02T15:53:00.000Z")
+    waiting["error"] = {"name": "RuntimeError", "message": "line one\nline two " * 5}
+    api.on("GET", INSTANCE, (200, instance("waiting", step=waiting)), (200, instance("complete")))
+    result = api.run(*WATCH, tty=True)
+    assert result.exit_code == 0, result.output
+    live = [part for part in result.stdout.split("\r\x1b[2K") if part.startswith("inst_1: waiting")]
+    assert len(live) == 1
+    assert len(live[0]) == 39 and "\n" not in live[0]
+    assert live[0].startswith("inst_1: waiting (run 0) - step ch")
+    assert live[0].endswith("… [0s]")
+
+
+@pytest.mark.parametrize(
+    ("line", "suffix", "columns", "expected"),
+    [
+        ("short", " [1s]", 80, "short [1s]"),
+        ("abcdefghij", "[1s]", 12, "abcdef…[1s]"),  # 11 columns used, the last one left free
+        ("ab\tc\nd", " [1s]", 80, "ab c d [1s]"),
+        ("日本語の長いステータス", "[1s]", 12, "日本語…[1s]"),  # wide characters: two columns
+        ("abcdefghij", "[1s]", 4, "ab…"),  # no room for the clock
+    ],
+)
+def test_fit_never_exceeds_the_width(line: str, suffix: str, columns: int, expected: str) -> None:
+    assert fit(line, suffix, columns) == expected
