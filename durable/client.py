@@ -34,7 +34,7 @@ from durable.history import LogFilter, read_history
 from durable.runner import Engine
 from durable.settings import Settings
 from durable.store import Ref, Store, decode, pairs, ref_from_job_id
-from durable.types import TERMINAL_STATUSES, JSONDict, StepStatus, StepType
+from durable.types import TERMINAL_STATUSES, JSONDict, Status, StepStatus, StepType
 from durable.workflow import Registry, RegistryLike, Workflow, as_registry
 
 BATCH_LIMIT = 1000
@@ -167,60 +167,62 @@ class Client:
         page_size: int = 25,
         cursor: str | None = None,
     ) -> JSONDict:
+        """Newest first. `cursor` and `nextCursor` both carry the next page's cursor and are
+        omitted on the last page. `status="waitingForPause"` lists running instances whose pause
+        is requested but not yet taken (their `details.status` stays `running`)."""
         self._workflow(workflow)
         wanted = validation.status(status)
         size = validation.page_size(page_size)
-        after = validation.decode_cursor(cursor, ("s", "i"))
+        after = validation.decode_cursor(cursor, ("s", "i"), param="cursor")
+        pausing = wanted == validation.WAITING_FOR_PAUSE
         p = self.settings.prefix
         index = (
-            keys.status_index_key(p, workflow, wanted)
+            keys.status_index_key(p, workflow, Status.RUNNING if pausing else wanted)
             if wanted
             else keys.workflow_index_key(p, workflow)
         )
         async with _store_errors():
-            page, more = await self._index_page(index, size, after)
-            rows = await self._instances(workflow, [iid for iid, _ in page])
-        instances = [
-            {
-                "id": iid,
-                "details": records.details(inst),
-                "params": json.loads(inst.get("params") or "{}"),
-                "createdAt": records.iso(inst.get("created")),
-                "updatedAt": records.iso(inst.get("updated")),
-            }
-            for (iid, _), inst in zip(page, rows, strict=True)
-            if inst
-        ]
-        last = page[-1] if page else None
-        next_cursor = (
-            validation.encode_cursor({"s": last[1], "i": last[0]}) if more and last else None
-        )
-        return {
-            "instances": instances,
-            "nextCursor": next_cursor,
-            "cursor": cursor,
-            "hasNextPage": next_cursor is not None,
-        }
+            page, more = await self._index_page(workflow, index, size, after, pausing=pausing)
+        result: JSONDict = {"instances": [_summary(iid, inst) for iid, _, inst in page]}
+        if more:
+            iid, score, _ = page[-1]
+            next_cursor = validation.encode_cursor({"s": score, "i": iid})
+            result["cursor"] = result["nextCursor"] = next_cursor
+        result["hasNextPage"] = more
+        return result
 
     async def _index_page(
-        self, index: str, size: int, after: dict[str, Any] | None
-    ) -> tuple[list[tuple[str, int]], bool]:
-        """Newest first; keyset pagination on (score, id) so ties never repeat or skip."""
+        self,
+        workflow: str,
+        index: str,
+        size: int,
+        after: dict[str, Any] | None,
+        *,
+        pausing: bool = False,
+    ) -> tuple[list[tuple[str, int, dict[str, str]]], bool]:
+        """Newest first; keyset pagination on (score, id) so ties never repeat or skip. Ids whose
+        instance expired meanwhile (and, when `pausing`, instances without a pending pause) are
+        skipped, so a page is full whenever more instances follow."""
         top: Any = "+inf" if after is None else int(after["s"])
-        out: list[tuple[str, int]] = []
+        out: list[tuple[str, int, dict[str, str]]] = []
         offset = 0
         while len(out) <= size:
             batch = await self.redis.zrevrangebyscore(
                 index, top, "-inf", start=offset, num=size + 1, withscores=True
             )
-            if not batch:
-                break
             offset += len(batch)
-            for member, score in batch:
-                iid, s = _s(member), int(score)
-                if after is not None and s == int(after["s"]) and iid >= str(after["i"]):
-                    continue
-                out.append((iid, s))
+            ids = [(_s(m), int(score)) for m, score in batch]
+            if after is not None:
+                seen = (int(after["s"]), str(after["i"]))
+                ids = [(iid, sc) for iid, sc in ids if sc != seen[0] or iid < seen[1]]
+            rows = await self._instances(workflow, [iid for iid, _ in ids]) if ids else []
+            out += [
+                (iid, sc, inst)
+                for (iid, sc), inst in zip(ids, rows, strict=True)
+                if inst and (not pausing or _pause_pending(inst))
+            ]
+            if len(batch) <= size:  # the index has nothing after this batch
+                break
         return out[:size], len(out) > size
 
     async def _instances(self, workflow: str, ids: list[str]) -> list[dict[str, str]]:
@@ -404,6 +406,20 @@ class Client:
                 raise InstanceWaitTimeoutError(workflow, instance_id, status, limit_ms)
             left_s = interval_s if limit_ms is None else limit_ms / 1000 - waited_s
             await asyncio.sleep(min(interval_s, left_s))
+
+
+def _summary(instance_id: str, inst: dict[str, str]) -> JSONDict:
+    return {
+        "id": instance_id,
+        "details": records.details(inst),
+        "params": json.loads(inst.get("params") or "{}"),
+        "createdAt": records.iso(inst.get("created")),
+        "updatedAt": records.iso(inst.get("updated")),
+    }
+
+
+def _pause_pending(inst: dict[str, str]) -> bool:
+    return inst.get("status") == Status.RUNNING and inst.get("pause") == "1"
 
 
 def _new_id() -> str:

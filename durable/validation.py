@@ -84,14 +84,22 @@ def page_size(value: Any) -> int:
     return value
 
 
-def status(value: Any) -> Status | None:
+WAITING_FOR_PAUSE = "waitingForPause"
+LIST_STATUSES = (*(s.value for s in Status), WAITING_FOR_PAUSE)
+
+
+def status(value: Any) -> str | None:
+    """A list filter: one of the seven statuses, or `waitingForPause` (the original client's name
+    for a running instance whose pause is requested but not yet taken)."""
     if value is None:
         return None
+    if value == WAITING_FOR_PAUSE:
+        return WAITING_FOR_PAUSE
     try:
         return Status(value)
     except ValueError as exc:
         raise ValidationError(
-            f"status must be one of {', '.join(s.value for s in Status)}",
+            f"status must be one of {', '.join(LIST_STATUSES)}",
             [{"path": "status", "message": "unknown status"}],
         ) from exc
 
@@ -108,16 +116,19 @@ def encode_cursor(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
-def decode_cursor(value: str | None, fields: tuple[str, ...]) -> dict[str, Any] | None:
+def decode_cursor(
+    value: str | None, fields: tuple[str, ...], *, param: str = ""
+) -> dict[str, Any] | None:
+    """A cursor this API produced, or INVALID_CURSOR (its issue names `param`)."""
     if value is None or value == "":
         return None
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         data = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise InvalidCursorError(f"invalid cursor {value[:40]!r}") from exc
+        raise _bad_cursor(value, param) from exc
     if not isinstance(data, dict) or set(data) != set(fields):
-        raise InvalidCursorError(f"invalid cursor {value[:40]!r}")
+        raise _bad_cursor(value, param)
     for name, item in data.items():
         number = name in ("s", "p")
         kind_ok = (
@@ -126,5 +137,12 @@ def decode_cursor(value: str | None, fields: tuple[str, ...]) -> dict[str, Any] 
             else isinstance(item, str)
         )
         if not kind_ok or (number and not 0 <= item < 2**63):
-            raise InvalidCursorError(f"invalid cursor {value[:40]!r}")
+            raise _bad_cursor(value, param)
     return data
+
+
+def _bad_cursor(value: str, param: str) -> InvalidCursorError:
+    return InvalidCursorError(
+        f"invalid cursor {value[:40]!r}",
+        [{"path": param, "message": "not a cursor this API returned"}],
+    )

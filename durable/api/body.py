@@ -22,7 +22,7 @@ async def parse_body(request: Request, model: type[Model], *, limit: int, option
     raw = await read_limited(request, limit)
     if not raw.strip():
         if not optional:
-            raise ValidationError("a JSON request body is required")
+            raise root_error("a JSON request body is required", "expected a JSON object")
         return validate(model, {})
     require_json(request.headers.get("content-type"))
     return validate(model, decode_object(raw))
@@ -49,7 +49,10 @@ def _content_length(request: Request) -> int | None:
         return None
     digits = value.strip()
     if not _DIGITS.fullmatch(digits):
-        raise ValidationError(f"invalid Content-Length header {value[:40]!r}")
+        raise ValidationError(
+            f"invalid Content-Length header {value[:40]!r}",
+            [{"path": "Content-Length", "message": "must be a whole number of bytes"}],
+        )
     # Past 18 digits the exact number no longer matters (and int() of thousands of digits raises).
     return int(digits) if len(digits) <= 18 else 10**18
 
@@ -66,15 +69,24 @@ def require_json(content_type: str | None) -> None:
 
 
 def decode_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object; anything else is a VALIDATION_ERROR with one root issue."""
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
-        raise ValidationError("the request body is not valid UTF-8") from exc
+        reason = f"invalid UTF-8 at byte {exc.start}"
+        raise root_error(f"the request body is not valid UTF-8: {reason}", reason) from exc
     except (ValueError, RecursionError) as exc:
-        raise ValidationError(f"the request body is not valid JSON: {_reason(exc)}") from exc
+        reason = _reason(exc)
+        raise root_error(f"the request body is not valid JSON: {reason}", reason) from exc
     if not isinstance(data, dict):
-        raise ValidationError(f"the request body must be a JSON object, got {_json_kind(data)}")
+        reason = f"expected a JSON object, got {_json_kind(data)}"
+        raise root_error(f"the request body must be a JSON object: {reason}", reason)
     return data
+
+
+def root_error(message: str, issue: str) -> ValidationError:
+    """An error about the body as a whole: its one issue has the root path ""."""
+    return ValidationError(message, [{"path": "", "message": issue}])
 
 
 def _reject_constant(name: str) -> NoReturn:

@@ -98,9 +98,14 @@ def error_response(exc: ClientError) -> JSONResponse:
     if status == 500:
         logger.error("client error with unmapped code %r: %s", exc.code, exc.message)
         return JSONResponse(error_body("INTERNAL_SERVER_ERROR", INTERNAL_MESSAGE), status_code=500)
-    issues = exc.issues if isinstance(exc, ValidationError) else None
+    issues = _issues(exc) if isinstance(exc, ValidationError) else None
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(error_body(exc.code, exc.message, issues), status, headers=headers)
+
+
+def _issues(exc: ValidationError) -> list[dict[str, Any]]:
+    """Validation errors always carry issues; one raised without any gets a root issue."""
+    return exc.issues or [{"path": "", "message": exc.message}]
 
 
 async def on_client_error(request: Request, exc: Exception) -> Response:
@@ -115,7 +120,9 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     code = CODE_BY_HTTP_STATUS.get(exc.status_code, "INTERNAL_SERVER_ERROR")
     message = _http_message(request, exc.status_code)
     headers = dict(exc.headers or {})
-    return JSONResponse(error_body(code, message), exc.status_code, headers=headers or None)
+    issues = [{"path": "", "message": message}] if code == "VALIDATION_ERROR" else None
+    body = error_body(code, message, issues)
+    return JSONResponse(body, exc.status_code, headers=headers or None)
 
 
 def _http_message(request: Request, status: int) -> str:

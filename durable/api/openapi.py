@@ -21,7 +21,7 @@ from durable.api.schemas import (
     SendEventBody,
 )
 from durable.history import LOG_LEVELS
-from durable.types import Status
+from durable.validation import LIST_STATUSES
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 INSTANCE = "/{workflow}/instances/{id}"
@@ -171,9 +171,14 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
-    "status": {"type": "string", "enum": [status.value for status in Status]},
+    "status": {
+        "type": "string",
+        "enum": list(LIST_STATUSES),
+        "description": "Only instances in this status; waitingForPause lists running instances "
+        "whose pause is requested but not yet taken (their details.status stays running).",
+    },
     "pageSize": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25},
-    "cursor": {"type": "string"},
+    "cursor": {"type": "string", "description": "The cursor a previous page returned."},
     "runNumber": {"type": "integer", "minimum": 0, "description": "Default: the current run."},
     "order": {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
     "includeLogs": {"type": "string", "enum": ["true", "false"], "default": "false"},

@@ -7,10 +7,9 @@ import re
 from starlette.datastructures import QueryParams
 
 from durable.errors import ValidationError
-from durable.types import Status
+from durable.validation import LIST_STATUSES
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
-STATUSES = tuple(status.value for status in Status)
 
 
 def _shown(raw: str) -> str:
@@ -59,7 +58,8 @@ def page_size(query: QueryParams) -> int:
 
 
 def status(query: QueryParams) -> str | None:
-    return choice(query, "status", STATUSES)
+    """The list filter: a status, or waitingForPause (running, pause requested)."""
+    return choice(query, "status", LIST_STATUSES)
 
 
 def order(query: QueryParams) -> str:

@@ -76,8 +76,12 @@ def omitted_when_absent(description: str) -> Any:
 
 class InstancePage(Shape):
     instances: list[InstanceSummary] = Field(description="Newest first.")
-    nextCursor: str | None
-    cursor: str | None
+    cursor: str | SkipJsonSchema[None] = omitted_when_absent(
+        "The next page's cursor (pass it back as `cursor`); absent on the last page."
+    )
+    nextCursor: str | SkipJsonSchema[None] = omitted_when_absent(
+        "The same value as `cursor`; absent on the last page."
+    )
     hasNextPage: bool
 
 

@@ -21,6 +21,8 @@ from durable.cli.history import history, logs
 from durable.cli.watch import watch
 
 STATUSES = ("queued", "running", "waiting", "paused", "complete", "errored", "terminated")
+# a list filter only: running instances whose pause is requested but not yet taken
+LIST_STATUSES = (*STATUSES, "waitingForPause")
 CONTROL_ACTIONS = {
     "pause": "paused",
     "resume": "resumed",
@@ -41,7 +43,11 @@ def new_id(kind: str) -> str:
 
 @instances.command("list")
 @workflow_option
-@click.option("--status", type=click.Choice(STATUSES), help="Only instances in this status.")
+@click.option(
+    "--status",
+    type=click.Choice(LIST_STATUSES),
+    help="Only instances in this status (waitingForPause: running, pause requested).",
+)
 @click.option("--page-size", type=click.IntRange(1, 100), help="Instances per page (1-100).")
 @click.option("--cursor", help="Continue from a previous page's cursor.")
 @with_api

@@ -69,11 +69,13 @@ def test_list_instances_pages_newest_first(http: TestClient) -> None:
         params = {"pageSize": "2", **({"cursor": cursor} if cursor else {})}
         page = http.get(url("plain", "instances"), params=params).json()
         seen += [item["id"] for item in page["instances"]]
-        cursor = page["nextCursor"]
         if not page["hasNextPage"]:
             break
+        cursor = page["cursor"]
+        assert page["nextCursor"] == cursor
     assert seen == ["p4", "p3", "p2", "p1", "p0"]
     assert page["hasNextPage"] is False
+    assert "cursor" not in page and "nextCursor" not in page
 
 
 def test_list_instances_item_shape_and_status_filter(http: TestClient) -> None:

@@ -37,8 +37,8 @@ def test_instances_list_sends_query_and_prints_table(api: FakeApi) -> None:
                 "updatedAt": "2026-02-02T15:52:07.000Z",
             }
         ],
+        "cursor": "c2",
         "nextCursor": "c2",
-        "cursor": "c1",
         "hasNextPage": True,
     }
     api.on("GET", WF, (200, page))
@@ -54,7 +54,17 @@ def test_instances_list_sends_query_and_prints_table(api: FakeApi) -> None:
     assert lines[-1] == "More instances: --cursor c2"
 
 
-@pytest.mark.parametrize("args", [("--status", "sleeping"), ("--page-size", "0")])
+def test_instances_list_filters_waiting_for_pause_and_ends_without_a_cursor(api: FakeApi) -> None:
+    api.on("GET", WF, (200, {"instances": [], "hasNextPage": False}))
+    result = api.run("instances", "list", "-w", "approvals", "--status", "waitingForPause")
+    assert result.exit_code == 0, result.output
+    assert dict(api.last.url.params) == {"status": "waitingForPause"}
+    assert result.stdout == "No instances.\n"
+
+
+@pytest.mark.parametrize(
+    "args", [("--status", "sleeping"), ("--status", "unknown"), ("--page-size", "0")]
+)
 def test_instances_list_rejects_bad_values(api: FakeApi, args: tuple[str, ...]) -> None:
     result = api.run("instances", "list", "-w", "approvals", *args)
     assert result.exit_code == 2 and api.requests == []
