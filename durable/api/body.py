@@ -79,8 +79,11 @@ def decode_object(raw: bytes) -> dict[str, Any]:
         reason = _reason(exc)
         raise root_error(f"the request body is not valid JSON: {reason}", reason) from exc
     if not isinstance(data, dict):
-        reason = f"expected a JSON object, got {_json_kind(data)}"
-        raise root_error(f"the request body must be a JSON object: {reason}", reason)
+        kind = _json_kind(data)
+        raise root_error(
+            f"the request body must be a JSON object, got {kind}",
+            f"expected a JSON object, got {kind}",
+        )
     return data
 
 
