@@ -48,9 +48,15 @@ async def patient(event: Any, step: Any) -> str:
     return result
 
 
+@workflow("once")
+async def once(event: Any, step: Any) -> str:
+    result: str = await step.do("charge", _third_time_lucky)
+    return result
+
+
 @pytest.fixture
 def http(api_settings: Settings) -> Iterator[TestClient]:
-    app = create_app(api_settings, workflows=[chatty, wobbly, patient])
+    app = create_app(api_settings, workflows=[chatty, wobbly, patient, once])
     with TestClient(app) as client:
         yield client
 
@@ -112,6 +118,18 @@ def test_retry_lines_are_filtered_by_category_and_level(http: TestClient) -> Non
         ("charge", 2),
     ]
     assert body["logs"][1]["message"].startswith("RuntimeError: failure 2; retrying (attempt 3/3)")
+
+
+def test_a_manually_retried_step_keeps_its_earlier_failures(http: TestClient) -> None:
+    create(http, "once", id="o1")
+    wait_until(lambda: tick(http) >= 0 and status_of(http, "once", "o1") == "errored")
+    for _ in range(2):  # attempts 2 and 3, each re-opened by hand
+        assert http.post(url("once", "instances", "o1", "retry-failed-step")).status_code == 200
+        wait_until(lambda: tick(http) >= 0 and status_of(http, "once", "o1") != "waiting")
+    assert status_of(http, "once", "o1") == "complete"
+    charge = history(http, "once", "o1")["steps"][0]
+    assert charge["attempts"] == 3 and charge["failedAttemptsTotal"] == 2
+    assert [f["error"]["message"] for f in charge["failedAttempts"]] == ["failure 1", "failure 2"]
 
 
 # -- log filters ---------------------------------------------------------------------------------
