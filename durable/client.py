@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -38,6 +39,9 @@ from durable.types import TERMINAL_STATUSES, JSONDict, Status, StepStatus, StepT
 from durable.workflow import Registry, RegistryLike, Workflow, as_registry
 
 BATCH_LIMIT = 1000
+# How long restart, terminate and retry-step remember the answer to an Idempotency-Key: far
+# longer than any client's retries of one call.
+IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000
 
 
 STORE_TIMEOUT_S = 5.0
@@ -111,15 +115,27 @@ class Client:
         return Ref(workflow.name, iid), validation.sized_json(value, "params", limit)
 
     async def create(
-        self, workflow: str, *, instance_id: str | None = None, params: Any = None
+        self,
+        workflow: str,
+        *,
+        instance_id: str | None = None,
+        params: Any = None,
+        idempotency_key: str | None = None,
     ) -> tuple[JSONDict, bool]:
-        """Create an instance; an existing id returns the existing instance and False."""
-        ref, encoded = self._prepare(self._workflow(workflow), instance_id, params)
+        """Create an instance; an existing id returns the existing instance and False.
+
+        With an `idempotency_key` and no id, the id is derived from the workflow and the key, so
+        a retried call finds the instance the first one made; an instance made with the key
+        reports True again."""
+        wf = self._workflow(workflow)
+        key = validation.idempotency_key(idempotency_key)
+        iid = keyed_id(wf.name, key) if instance_id is None and key is not None else instance_id
+        ref, encoded = self._prepare(wf, iid, params)
         async with _store_errors():
-            res = await self.store.call("create", ref, encoded)
+            res = await self.store.call("create", ref, encoded, key or "")
         inst = pairs(res[1])
         # a generated id is new: "exists" can only be our own create retried after a lost reply
-        created = bool(res[0]) or instance_id is None
+        created = bool(res[0]) or iid is None
         return {"id": ref.instance_id, "details": records.details(inst)}, created
 
     async def create_batch(self, workflow: str, items: list[JSONDict]) -> list[JSONDict]:
@@ -275,11 +291,17 @@ class Client:
         type: str,
         payload: Any = None,
         event_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> JSONDict:
+        """Store an event; without an `event_id`, the `idempotency_key` is the event's id."""
         ref = self._ref(workflow, instance_id)
         etype = validation.event_type(type)
+        key = validation.idempotency_key(idempotency_key)
         # every event gets an id before it is sent, so a retried send stores nothing new
-        eid = validation.event_id(event_id) if event_id is not None else f"evt_{uuid.uuid4().hex}"
+        if event_id is not None:
+            eid = validation.event_id(event_id)
+        else:
+            eid = key if key is not None else f"evt_{uuid.uuid4().hex}"
         body = validation.sized_json(payload, "event payload", self.settings.max_payload_bytes)
         head = records.dumps({"id": eid, "t": etype})[:-1]
         async with _store_errors():
@@ -294,67 +316,77 @@ class Client:
         if res[0] == "terminal":
             raise InstanceTerminalError(ref.instance_id, res[1])
 
-    async def _control(self, script: str, workflow: str, instance_id: str) -> None:
+    async def _control(
+        self, script: str, workflow: str, instance_id: str, idempotency_key: str | None
+    ) -> None:
         ref = self._ref(workflow, instance_id)
+        key = validation.idempotency_key(idempotency_key) or ""
         token = uuid.uuid4().hex  # makes a retried terminate/restart answer like the first
         async with _store_errors():
-            res = await self.store.call(script, ref, token)
+            res = await self.store.call(script, ref, token, key, IDEMPOTENCY_TTL_MS)
         self._raise_for(ref, res)
 
-    async def pause(self, workflow: str, instance_id: str) -> None:
-        await self._control("pause", workflow, instance_id)
+    async def pause(
+        self, workflow: str, instance_id: str, *, idempotency_key: str | None = None
+    ) -> None:
+        await self._control("pause", workflow, instance_id, idempotency_key)
 
-    async def resume(self, workflow: str, instance_id: str) -> None:
-        await self._control("resume", workflow, instance_id)
+    async def resume(
+        self, workflow: str, instance_id: str, *, idempotency_key: str | None = None
+    ) -> None:
+        await self._control("resume", workflow, instance_id, idempotency_key)
 
-    async def terminate(self, workflow: str, instance_id: str) -> None:
-        await self._control("terminate", workflow, instance_id)
+    async def terminate(
+        self, workflow: str, instance_id: str, *, idempotency_key: str | None = None
+    ) -> None:
+        """A call repeated with the same key within a day answers like the first one."""
+        await self._control("terminate", workflow, instance_id, idempotency_key)
 
-    async def restart(self, workflow: str, instance_id: str) -> None:
-        await self._control("restart", workflow, instance_id)
+    async def restart(
+        self, workflow: str, instance_id: str, *, idempotency_key: str | None = None
+    ) -> None:
+        """A call repeated with the same key within a day starts no second run."""
+        await self._control("restart", workflow, instance_id, idempotency_key)
 
     async def retry_failed_step(
-        self, workflow: str, instance_id: str, *, delay_ms: int = 0
+        self,
+        workflow: str,
+        instance_id: str,
+        *,
+        delay_ms: int = 0,
+        idempotency_key: str | None = None,
     ) -> JSONDict:
+        """Re-open the errored last step; a call repeated with the same key within a day
+        re-opens nothing and answers the first call's body."""
         ref = self._ref(workflow, instance_id)
         if isinstance(delay_ms, bool) or not isinstance(delay_ms, int) or delay_ms < 0:
             raise ValidationError("delayMs must be a non-negative integer of milliseconds")
+        key = validation.idempotency_key(idempotency_key)
         inst, raw = await self._read(ref)
-        if inst["status"] != "errored":
-            raise InstanceNotErroredError(ref.instance_id, inst["status"])
-        key = inst.get("cur") or ""
-        rec = json.loads(raw) if raw else None
-        if (
-            not key
-            or rec is None
-            or rec.get("s") != StepStatus.ERRORED
-            or rec.get("t") != StepType.DO
-        ):
-            raise FailedStepNotRetryableError(
-                "the instance did not fail in a step.do step, so there is no step to retry; "
-                "restart the instance instead"
-            )
-        reopened = {**rec, "s": StepStatus.WAITING, "m": rec.get("a", 1) + 1, "nr": None, "u": None}
+        if key is not None and (saved := await self._recall(ref, "retry-step", key)):
+            return _retry_answer(ref, saved)
+        step_key, reopened = _reopened_step(ref, inst, raw)
         head = records.encode_step(reopened)[:-1]
+        answer = {"r": int(inst["run"]), "k": step_key, "a": reopened.get("a", 1)}
+        answer["m"] = reopened["m"]
+        args = (step_key, raw, head, delay_ms, key or "", IDEMPOTENCY_TTL_MS)
         async with _store_errors():
-            res = await self.store.call("retry_step", ref, key, raw, head, delay_ms)
+            res = await self.store.call("retry_step", ref, *args, records.dumps(answer)[:-1])
+        self._raise_for(ref, res)
+        if res[0] == "again":
+            return _retry_answer(ref, json.loads(res[1]))
         if res[0] == "not_errored":
             raise InstanceNotErroredError(ref.instance_id, res[1])
         if res[0] != "ok":
             raise FailedStepNotRetryableError("the instance changed meanwhile; try again")
-        return {
-            "accepted": True,
-            "instance": {
-                "id": ref.instance_id,
-                "details": {"status": "waiting", "runNumber": int(inst["run"])},
-            },
-            "retry": {
-                "stepKey": key,
-                "attempts": reopened.get("a", 1),
-                "maxAttempts": reopened["m"],
-                "scheduledAt": records.iso(res[2]),
-            },
-        }
+        return _retry_answer(ref, {**answer, "at": res[2]})
+
+    async def _recall(self, ref: Ref, op: str, key: str) -> JSONDict | None:
+        """The answer remembered for an operation's idempotency key, if any."""
+        name = keys.idempotency_key(self.settings.prefix, ref.workflow, ref.instance_id, op, key)
+        async with _store_errors():
+            raw = await self.redis.get(name)
+        return None if raw is None else dict(json.loads(raw))
 
     # -- in-process runner ---------------------------------------------------------------------
 
@@ -422,8 +454,46 @@ def _pause_pending(inst: dict[str, str]) -> bool:
     return inst.get("status") == Status.RUNNING and inst.get("pause") == "1"
 
 
+def _reopened_step(ref: Ref, inst: dict[str, str], raw: str) -> tuple[str, JSONDict]:
+    """The errored last step's key and its record re-opened for one more attempt."""
+    if inst["status"] != "errored":
+        raise InstanceNotErroredError(ref.instance_id, inst["status"])
+    key = inst.get("cur") or ""
+    rec = json.loads(raw) if raw else None
+    if not key or rec is None or rec.get("s") != StepStatus.ERRORED or rec.get("t") != StepType.DO:
+        raise FailedStepNotRetryableError(
+            "the instance did not fail in a step.do step, so there is no step to retry; "
+            "restart the instance instead"
+        )
+    return key, {**rec, "s": StepStatus.WAITING, "m": rec.get("a", 1) + 1, "nr": None, "u": None}
+
+
+def _retry_answer(ref: Ref, answer: JSONDict) -> JSONDict:
+    """The retry-failed-step body from what the script recorded: r run, k step key, a attempts,
+    m max attempts, at scheduled ms."""
+    return {
+        "accepted": True,
+        "instance": {
+            "id": ref.instance_id,
+            "details": {"status": "waiting", "runNumber": int(answer["r"])},
+        },
+        "retry": {
+            "stepKey": answer["k"],
+            "attempts": answer["a"],
+            "maxAttempts": answer["m"],
+            "scheduledAt": records.iso(answer["at"]),
+        },
+    }
+
+
 def _new_id() -> str:
     return f"inst_{uuid.uuid4().hex}"
+
+
+def keyed_id(workflow: str, idempotency_key: str) -> str:
+    """The id a create with this key and no id gets: the same for every retry of the call."""
+    digest = hashlib.sha256(f"{workflow}\n{idempotency_key}".encode()).hexdigest()
+    return f"inst_{digest[:32]}"
 
 
 def _s(value: Any) -> str:

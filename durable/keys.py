@@ -6,6 +6,8 @@ Per instance (hash tag `{wf/id}` keeps an instance's keys in one cluster slot):
   P:{wf/id}:e:<run>     hash   event seq -> event record (JSON); seq is arrival order
   P:{wf/id}:l:<run>     list   log records (JSON)
   P:{wf/id}:eid         hash   client event id -> "run:seq" (dedupe across runs)
+  P:{wf/id}:k:<op>:<key> string the first answer of a control call made with an Idempotency-Key
+                               (op restart|terminate|retry-step; expires after a day)
 Per workflow:
   P:w:<wf>:all          zset   instance id scored by creation ms (listing, newest first)
   P:w:<wf>:st:<status>  zset   instance id scored by creation ms, one per status
@@ -51,6 +53,11 @@ def logs_key(prefix: str, workflow: str, instance_id: str, run: int) -> str:
 
 def event_ids_key(prefix: str, workflow: str, instance_id: str) -> str:
     return instance_base(prefix, workflow, instance_id) + ":eid"
+
+
+def idempotency_key(prefix: str, workflow: str, instance_id: str, op: str, key: str) -> str:
+    """Scripts build the same name (_lib.lua idem_key); the client reads it before a retry."""
+    return f"{instance_base(prefix, workflow, instance_id)}:k:{op}:{key}"
 
 
 def workflow_index_key(prefix: str, workflow: str) -> str:

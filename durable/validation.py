@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 import pydantic
@@ -45,6 +46,24 @@ def event_id(value: Any) -> str:
             f"invalid event id {value!r}", [{"path": "id", "message": "invalid event id"}]
         )
     return str(value)
+
+
+IDEMPOTENCY_KEY_MAX = 128
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]+")
+
+
+def idempotency_key(value: Any) -> str | None:
+    """An `Idempotency-Key`: 1-128 characters of letters, digits and _ . : - (None: no key)."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else ""
+    if len(text) > IDEMPOTENCY_KEY_MAX or not _IDEMPOTENCY_KEY.fullmatch(text):
+        raise ValidationError(
+            f"invalid Idempotency-Key {str(value)[:40]!r}: 1-{IDEMPOTENCY_KEY_MAX} characters of "
+            "letters, digits and _ . : -",
+            [{"path": "Idempotency-Key", "message": "invalid idempotency key"}],
+        )
+    return text
 
 
 def sized_json(value: Any, what: str, limit: int) -> str:

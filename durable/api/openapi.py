@@ -228,7 +228,11 @@ def _operation(op: Operation, refs: dict[str, dict[str, Any]], secured: bool) ->
     spec: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
-        "parameters": _path_parameters(op.path) + [_query(name) for name in op.query],
+        "parameters": [
+            *_path_parameters(op.path),
+            *(_query(name) for name in op.query),
+            *_headers(op),
+        ],
         "responses": _responses(op, refs),
     }
     if op.body is not None:
@@ -244,6 +248,22 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
     return [
         {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
     ]
+
+
+IDEMPOTENT = {"createInstance", "sendEvent", "retryFailedStep"} | {
+    f"{action}Instance" for action in ("pause", "resume", "terminate", "restart")
+}
+IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "A retried call with the same key acts once and answers like the first.",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"},
+}
+
+
+def _headers(op: Operation) -> list[dict[str, Any]]:
+    return [IDEMPOTENCY_KEY_PARAMETER] if op.operation_id in IDEMPOTENT else []
 
 
 def _query(name: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -33,7 +33,15 @@ logger = logging.getLogger("durable.api")
 HEALTH_TIMEOUT_S = 2.0
 BodyModel = TypeVar("BodyModel", bound=Body)
 Endpoint = Callable[[Request], Awaitable[Response]]
-Control = Callable[[Client, str, str], Awaitable[None]]
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class Control(Protocol):
+    def __call__(
+        self, client: Client, workflow: str, instance_id: str, /, *, idempotency_key: str | None
+    ) -> Awaitable[None]: ...
+
+
 CONTROLS: dict[str, Control] = {
     "pause": Client.pause,
     "resume": Client.resume,
@@ -66,6 +74,11 @@ def target(request: Request) -> tuple[str, str]:
     return request.path_params["workflow"], request.path_params["id"]
 
 
+def idempotency_key(request: Request) -> str | None:
+    """The Idempotency-Key header, unchecked (the Client validates it)."""
+    return request.headers.get(IDEMPOTENCY_HEADER)
+
+
 async def list_workflows(request: Request) -> Response:
     return JSONResponse({"workflows": client_of(request).list_workflows()})
 
@@ -84,7 +97,10 @@ async def list_instances(request: Request) -> Response:
 async def create_instance(request: Request) -> Response:
     body = await body_of(request, CreateInstanceBody, optional=True)
     instance, created = await client_of(request).create(
-        request.path_params["workflow"], instance_id=body.id, params=body.params
+        request.path_params["workflow"],
+        instance_id=body.id,
+        params=body.params,
+        idempotency_key=idempotency_key(request),
     )
     return JSONResponse(instance, status_code=201 if created else 200)
 
@@ -124,7 +140,11 @@ async def instance_history(request: Request) -> Response:
 async def send_event(request: Request) -> Response:
     body = await body_of(request, SendEventBody, optional=False)
     result = await client_of(request).send_event(
-        *target(request), type=body.type, payload=body.payload, event_id=body.id
+        *target(request),
+        type=body.type,
+        payload=body.payload,
+        event_id=body.id,
+        idempotency_key=idempotency_key(request),
     )
     return JSONResponse(result)
 
@@ -135,7 +155,7 @@ def control(action: str) -> Endpoint:
 
     async def endpoint(request: Request) -> Response:
         await body_of(request, EmptyBody, optional=True)
-        await call(client_of(request), *target(request))
+        await call(client_of(request), *target(request), idempotency_key=idempotency_key(request))
         return JSONResponse({"ok": True})
 
     endpoint.__name__ = f"{action}_instance"
@@ -144,7 +164,9 @@ def control(action: str) -> Endpoint:
 
 async def retry_failed_step(request: Request) -> Response:
     body = await body_of(request, RetryFailedStepBody, optional=True)
-    result = await client_of(request).retry_failed_step(*target(request), delay_ms=body.delayMs)
+    result = await client_of(request).retry_failed_step(
+        *target(request), delay_ms=body.delayMs, idempotency_key=idempotency_key(request)
+    )
     return JSONResponse(result)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -15,6 +16,7 @@ from durable.cli.errors import RequestFailed, http_failure, network_failure
 from durable.cli.options import ClientOptions
 
 JSONDict = dict[str, Any]
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 Params = Mapping[str, str | int | bool | None]
 
 
@@ -34,7 +36,8 @@ def retryable(status_code: int) -> bool:
 
 
 class Api:
-    """Sync client for the workflows API. Retries network errors, 5xx and 429 with backoff."""
+    """Sync client for the workflows API. Retries network errors, 5xx and 429 with backoff;
+    every POST carries an Idempotency-Key, so a retried one acts once."""
 
     def __init__(
         self,
@@ -73,12 +76,23 @@ class Api:
         self, method: str, url: str, *, params: Params | None = None, body: JSONDict | None = None
     ) -> Reply:
         request = self._http.build_request(
-            method, url, params=_query(params), json=body if body is not None else None
+            method,
+            url,
+            params=_query(params),
+            json=body if body is not None else None,
+            headers=self._idempotency(method),
         )
         response = self._send_with_retries(request)
         if response.is_error:
             raise http_failure(response)
         return Reply(response.status_code, _json_body(response))
+
+    def _idempotency(self, method: str) -> dict[str, str]:
+        """A fresh Idempotency-Key for each mutating request (its retries resend the same
+        request, so the server acts once); a key given with --header is sent as it is."""
+        if method in ("GET", "HEAD") or IDEMPOTENCY_HEADER in self._http.headers:
+            return {}
+        return {IDEMPOTENCY_HEADER: f"cli_{uuid.uuid4().hex}"}
 
     def _send_with_retries(self, request: httpx.Request) -> httpx.Response:
         attempt = 0

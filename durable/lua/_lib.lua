@@ -103,3 +103,19 @@ local function count_logs(count)
   local n = tonumber(count)
   if n > 0 then redis.call('HINCRBY', ikey, 'logn', n) end
 end
+
+-- Idempotency keys (keys.py idempotency_key): a control call made with a client key stores its
+-- answer for ttl ms in the same script as its effect, so a retried call finds the answer and
+-- does nothing. op names the operation: one key used for two operations acts twice.
+local function idem_key(op, key)
+  return base .. ':k:' .. op .. ':' .. key
+end
+
+local function recalled(op, key)
+  if key == nil or key == '' then return false end
+  return redis.call('GET', idem_key(op, key))
+end
+
+local function remember(op, key, ttl, answer)
+  if key ~= nil and key ~= '' then redis.call('SET', idem_key(op, key), answer, 'PX', ttl) end
+end

@@ -1,9 +1,14 @@
--- ARGV[A+1] params JSON. Returns {1|0, instance fields...}.
+-- ARGV[A+1] params JSON, A+2 idempotency key (optional; kept on the instance as 'ik', so a
+-- retried create with the same key reports the instance as created, like the first call).
+-- Returns {1|0, instance fields...}: 1 when this call, or an earlier one with its key, created it.
+local idem = ARGV[A + 2]
 if redis.call('EXISTS', ikey) == 1 then
-  return {0, redis.call('HGETALL', ikey)}
+  local mine = idem ~= nil and idem ~= '' and hget('ik') == idem
+  return {mine and 1 or 0, redis.call('HGETALL', ikey)}
 end
 redis.call('HSET', ikey, 'v', 1, 'wf', wf, 'id', iid, 'run', 0, 'params', ARGV[A + 1],
   'created', now, 'updated', now, 'fence', 0)
+if idem ~= nil and idem ~= '' then redis.call('HSET', ikey, 'ik', idem) end
 redis.call('ZADD', wfidx, now, iid)
 set_status('queued')
 schedule(now)

@@ -1,10 +1,14 @@
 -- Start a new run from any status; earlier runs stay readable.
--- ARGV[A+1] request token (a retried call with the same token starts no second run).
+-- ARGV[A+1] request token (a retried call with the same token starts no second run),
+-- A+2 idempotency key ('' for none), A+3 how long the key is remembered (ms).
 -- Returns {'ok', new run} | {'notfound'}.
+local token, idem, idemttl = ARGV[A + 1], ARGV[A + 2], ARGV[A + 3]
 local status = hget('status')
 if not status then return {'notfound'} end
-if hget('rt') == ARGV[A + 1] then return {'ok', hget('run')} end
-redis.call('HSET', ikey, 'rt', ARGV[A + 1])
+local again = recalled('restart', idem)
+if again then return {'ok', again} end
+if hget('rt') == token then return {'ok', hget('run')} end
+redis.call('HSET', ikey, 'rt', token)
 persist_all()
 redis.call('HINCRBY', ikey, 'fence', 1)
 release_lease()
@@ -13,4 +17,5 @@ redis.call('HDEL', ikey, 'output', 'error', 'started', 'completed', 'pause', 'wa
 local run = redis.call('HINCRBY', ikey, 'run', 1)
 set_status('queued')
 schedule(now)
+remember('restart', idem, idemttl, run)
 return {'ok', run}
