@@ -29,14 +29,12 @@ class LogFilter:
     category: str | None = None
 
     @classmethod
-    def of(cls, level: str | None, category: str | None, *, include_logs: bool) -> LogFilter:
+    def of(cls, level: str | None, category: str | None) -> LogFilter:
         """A validated filter (the values come from callers of the Client, too)."""
         if level is not None and level not in LOG_LEVELS:
             raise _invalid("logLevel", f"must be one of {', '.join(LOG_LEVELS)}")
         if category is not None and (not isinstance(category, str) or not category):
             raise _invalid("logCategory", "must be a non-empty string")
-        if (level is not None or category is not None) and not include_logs:
-            raise _invalid("includeLogs", "must be true with logLevel or logCategory")
         return cls(level, category)
 
     def keeps(self, entry: JSONDict) -> bool:

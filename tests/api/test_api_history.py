@@ -182,8 +182,7 @@ def test_log_filters_apply_before_pagination(
     [
         ({"includeLogs": "true", "logLevel": "verbose"}, "logLevel"),
         ({"includeLogs": "true", "logLevel": "WARN"}, "logLevel"),
-        ({"logLevel": "warn"}, "includeLogs"),
-        ({"includeLogs": "false", "logCategory": "billing"}, "includeLogs"),
+        ({"logLevel": "loud"}, "logLevel"),
     ],
 )
 def test_bad_log_filters_are_validation_errors(
@@ -194,6 +193,11 @@ def test_bad_log_filters_are_validation_errors(
     body = response.json()
     assert body["code"] == "VALIDATION_ERROR"
     assert [issue["path"] for issue in body["issues"]] == [path]
+
+
+def test_log_filters_without_include_logs_return_no_logs(chatted: TestClient) -> None:
+    body = history(chatted, "chatty", "c1", logLevel="info", logCategory="billing")
+    assert "logs" not in body and body["steps"]
 
 
 # -- cursors -------------------------------------------------------------------------------------
