@@ -27,6 +27,7 @@ from durable.errors import (
     InstanceTerminalError,
     InstanceWaitTimeoutError,
     InvalidDurationError,
+    NondeterminismError,
     StoreUnavailableError,
     ValidationError,
     WorkflowNotFoundError,
@@ -36,7 +37,14 @@ from durable.runner import Engine
 from durable.settings import Settings
 from durable.store import Ref, Store, decode, pairs, ref_from_job_id
 from durable.types import TERMINAL_STATUSES, JSONDict, Status, StepStatus, StepType
-from durable.workflow import Registry, RegistryLike, Workflow, as_registry
+from durable.workflow import (
+    VERSION_MAX,
+    Registry,
+    RegistryLike,
+    Workflow,
+    as_registry,
+    valid_name,
+)
 
 BATCH_LIMIT = 1000
 # How long restart, terminate and retry-step remember the answer to an Idempotency-Key: far
@@ -132,7 +140,7 @@ class Client:
         iid = keyed_id(wf.name, key) if instance_id is None and key is not None else instance_id
         ref, encoded = self._prepare(wf, iid, params)
         async with _store_errors():
-            res = await self.store.call("create", ref, encoded, key or "")
+            res = await self.store.call("create", ref, encoded, key or "", wf.version or "")
         inst = pairs(res[1])
         # a generated id is new: "exists" can only be our own create retried after a lost reply
         created = bool(res[0]) or iid is None
@@ -146,7 +154,7 @@ class Client:
         created: list[JSONDict] = []
         async with _store_errors(), self.redis.pipeline(transaction=False) as pipe:
             for ref, encoded in prepared:
-                await self.store.call_in(pipe, "create", ref, encoded)
+                await self.store.call_in(pipe, "create", ref, encoded, "", wf.version or "")
             results = await pipe.execute()
         for (ref, _), res in zip(prepared, results, strict=True):
             if int(res[0]):
@@ -182,20 +190,23 @@ class Client:
         status: str | None = None,
         page_size: int = 25,
         cursor: str | None = None,
+        version: str | None = None,
     ) -> JSONDict:
         """Newest first. `cursor` and `nextCursor` both carry the next page's cursor and are
         omitted on the last page. `status="waitingForPause"` lists running instances whose pause
-        is requested but not yet taken (their `details.status` stays `running`)."""
+        is requested but not yet taken (their `details.status` stays `running`). `version`
+        keeps the instances created by that code version of the workflow."""
         self._workflow(workflow)
         wanted = validation.status(status)
+        ver = _version(version)
         size = validation.page_size(page_size)
         after = validation.decode_cursor(cursor, ("s", "i"), param="cursor")
         pausing = wanted == validation.WAITING_FOR_PAUSE
         p = self.settings.prefix
         index = (
-            keys.status_index_key(p, workflow, Status.RUNNING if pausing else wanted)
+            keys.status_index_key(p, workflow, Status.RUNNING if pausing else wanted, ver)
             if wanted
-            else keys.workflow_index_key(p, workflow)
+            else keys.workflow_index_key(p, workflow, ver)
         )
         async with _store_errors():
             page, more = await self._index_page(workflow, index, size, after, pausing=pausing)
@@ -357,7 +368,8 @@ class Client:
         idempotency_key: str | None = None,
     ) -> JSONDict:
         """Re-open the errored last step; a call repeated with the same key within a day
-        re-opens nothing and answers the first call's body."""
+        re-opens nothing and answers the first call's body. A run that failed with
+        NondeterminismError is queued to replay its recorded steps instead (after a fix)."""
         ref = self._ref(workflow, instance_id)
         if isinstance(delay_ms, bool) or not isinstance(delay_ms, int) or delay_ms < 0:
             raise ValidationError("delayMs must be a non-negative integer of milliseconds")
@@ -365,11 +377,15 @@ class Client:
         inst, raw = await self._read(ref)
         if key is not None and (saved := await self._recall(ref, "retry-step", key)):
             return _retry_answer(ref, saved)
-        step_key, reopened = _reopened_step(ref, inst, raw)
-        head = records.encode_step(reopened)[:-1]
-        answer = {"r": int(inst["run"]), "k": step_key, "a": reopened.get("a", 1)}
-        answer["m"] = reopened["m"]
-        args = (step_key, raw, head, delay_ms, key or "", IDEMPOTENCY_TTL_MS)
+        answer: JSONDict = {"r": int(inst["run"])}
+        if _failed_on_nondeterminism(inst):  # fixed code replays the run's recorded steps
+            step_key, expected, head = "", inst["error"], ""
+            answer.update(rp=1, s="waiting" if delay_ms else "queued")
+        else:
+            step_key, reopened = _reopened_step(ref, inst, raw)
+            expected, head = raw, records.encode_step(reopened)[:-1]
+            answer.update(k=step_key, a=reopened.get("a", 1), m=reopened["m"])
+        args = (step_key, expected, head, delay_ms, key or "", IDEMPOTENCY_TTL_MS)
         async with _store_errors():
             res = await self.store.call("retry_step", ref, *args, records.dumps(answer)[:-1])
         self._raise_for(ref, res)
@@ -440,20 +456,6 @@ class Client:
             await asyncio.sleep(min(interval_s, left_s))
 
 
-def _summary(instance_id: str, inst: dict[str, str]) -> JSONDict:
-    return {
-        "id": instance_id,
-        "details": records.details(inst),
-        "params": json.loads(inst.get("params") or "{}"),
-        "createdAt": records.iso(inst.get("created")),
-        "updatedAt": records.iso(inst.get("updated")),
-    }
-
-
-def _pause_pending(inst: dict[str, str]) -> bool:
-    return inst.get("status") == Status.RUNNING and inst.get("pause") == "1"
-
-
 def _reopened_step(ref: Ref, inst: dict[str, str], raw: str) -> tuple[str, JSONDict]:
     """The errored last step's key and its record re-opened for one more attempt."""
     if inst["status"] != "errored":
@@ -468,22 +470,55 @@ def _reopened_step(ref: Ref, inst: dict[str, str], raw: str) -> tuple[str, JSOND
     return key, {**rec, "s": StepStatus.WAITING, "m": rec.get("a", 1) + 1, "nr": None, "u": None}
 
 
+def _failed_on_nondeterminism(inst: dict[str, str]) -> bool:
+    if inst["status"] != "errored" or not inst.get("error"):
+        return False
+    return bool(json.loads(inst["error"]).get("name") == NondeterminismError.__name__)
+
+
 def _retry_answer(ref: Ref, answer: JSONDict) -> JSONDict:
     """The retry-failed-step body from what the script recorded: r run, k step key, a attempts,
-    m max attempts, at scheduled ms."""
+    m max attempts, at scheduled ms; or, for a replay after nondeterminism, rp and s status."""
+    replay = bool(answer.get("rp"))
+    retry: JSONDict = {}
+    if not replay:
+        retry.update(stepKey=answer["k"], attempts=answer["a"], maxAttempts=answer["m"])
+    retry.update(scheduledAt=records.iso(answer["at"]), replay=replay)
     return {
         "accepted": True,
         "instance": {
             "id": ref.instance_id,
-            "details": {"status": "waiting", "runNumber": int(answer["r"])},
+            "details": {"status": answer.get("s", "waiting"), "runNumber": int(answer["r"])},
         },
-        "retry": {
-            "stepKey": answer["k"],
-            "attempts": answer["a"],
-            "maxAttempts": answer["m"],
-            "scheduledAt": records.iso(answer["at"]),
-        },
+        "retry": retry,
     }
+
+
+def _summary(instance_id: str, inst: dict[str, str]) -> JSONDict:
+    return {
+        "id": instance_id,
+        "details": records.details(inst),
+        "params": json.loads(inst.get("params") or "{}"),
+        "createdAt": records.iso(inst.get("created")),
+        "updatedAt": records.iso(inst.get("updated")),
+    }
+
+
+def _pause_pending(inst: dict[str, str]) -> bool:
+    return inst.get("status") == Status.RUNNING and inst.get("pause") == "1"
+
+
+def _version(value: Any) -> str | None:
+    """A `version` list filter: a version name as `@workflow(version=...)` takes."""
+    if value is None:
+        return None
+    if valid_name(value, VERSION_MAX):
+        return str(value)
+    raise ValidationError(
+        f"invalid version {str(value)[:40]!r}: 1-{VERSION_MAX} characters of letters, digits "
+        "and _ . : - (not starting with . : -)",
+        [{"path": "version", "message": "invalid version"}],
+    )
 
 
 def _new_id() -> str:

@@ -35,6 +35,7 @@ from durable.errors import (
 from durable.records import add_failed_attempt, clean_text, dumps, encode_step, iso, step_head
 from durable.replayed import step_error_record, step_failed
 from durable.retries import Retries, as_retries
+from durable.sequence import NEW_STEP_ROUNDS, PATCH_ROUNDS, StepSequence
 from durable.settings import Settings
 from durable.step import ReceivedEvent, StepContext
 from durable.store import Ref, Store
@@ -86,6 +87,8 @@ class Execution:
         self.workflow_log_index = 0
         self.workflow_logs_recorded = int(inst.get("logn") or 0)
         self.nondeterminism: NondeterminismError | None = None
+        self.sequence = StepSequence(self.recorded)
+        self.patches: dict[str, bool] = {}  # step.patched() answers of this pass
         self.pause_requested = inst.get("pause") == "1"
         self.budget = max_steps
         self.active: set[asyncio.Task[Any]] = set()
@@ -102,21 +105,51 @@ class Execution:
         self.dues.append(due)
         raise SuspendExecution()
 
+    async def _claim(self, name: str, step_type: StepType) -> str:
+        """The key of a step call, checked against the run's recorded steps; a call new to the
+        run runs only once the pass has reached every recorded step (durable.sequence)."""
+        key = self._claim_key(name, step_type)
+        if key not in self.recorded and not self.sequence.complete:
+            if not await self._settled(NEW_STEP_ROUNDS) and self.nondeterminism is None:
+                pending = self.sequence.pending()
+                self.nondeterminism = NondeterminismError(
+                    key, None, step_type.value, unvisited=pending
+                )
+            if self.nondeterminism is not None:
+                raise self.nondeterminism
+        if self.pause_requested or (self.budget is not None and self.budget <= 0):
+            self.suspend(self.now())
+        return key
+
     def _claim_key(self, name: str, step_type: StepType) -> str:
-        if not isinstance(name, str) or not 0 < len(name) <= STEP_NAME_MAX or "#" in name:
-            raise InvalidStepError(
-                f"invalid step name {name!r}: 1-{STEP_NAME_MAX} characters, without '#'"
-            )
+        if self.nondeterminism is not None:  # no step runs once replay went off the record
+            raise self.nondeterminism
+        _check_name(name, "step name")
         n = self.counts.get(name, 0)
         self.counts[name] = n + 1
         key = name if n == 0 else f"{name}#{n}"
+        self._visit(key, step_type)
+        return key
+
+    def _visit(self, key: str, step_type: StepType) -> None:
         rec = self.recorded.get(key)
         if rec is not None and rec.get("t") != step_type:
             self.nondeterminism = NondeterminismError(key, str(rec.get("t")), step_type.value)
             raise self.nondeterminism
-        if self.pause_requested or (self.budget is not None and self.budget <= 0):
-            self.suspend(self.now())
-        return key
+        self.sequence.visit(key)
+
+    async def _settled(self, rounds: int) -> bool:
+        """Wait for concurrent branches to reach their recorded steps. The waiting task counts
+        as active, so an execution ending meanwhile waits for its verdict."""
+        task = asyncio.current_task()
+        added = task is not None and task not in self.active
+        if task is not None:
+            self.active.add(task)
+        try:
+            return await self.sequence.settle(rounds)
+        finally:
+            if added and task is not None:
+                self.active.discard(task)
 
     def _new_record(self, key: str, name: str, step_type: StepType) -> JSONDict:
         rec = self.recorded.get(key)
@@ -198,7 +231,7 @@ class Execution:
     ) -> Any:
         policy = as_retries(retries)
         timeout_ms = to_ms(timeout) if timeout is not None else None
-        key = self._claim_key(name, StepType.DO)
+        key = await self._claim(name, StepType.DO)
         rec = self.recorded.get(key)
         if rec is not None:
             if rec["s"] == StepStatus.COMPLETED:
@@ -356,7 +389,7 @@ class Execution:
         await self._sleep(name, target, relative=False)
 
     async def _sleep(self, name: str, amount: int, *, relative: bool) -> None:
-        key = self._claim_key(name, StepType.SLEEP)
+        key = await self._claim(name, StepType.SLEEP)
         rec = self._new_record(key, name, StepType.SLEEP)
         if rec["s"] == StepStatus.COMPLETED:
             return
@@ -379,7 +412,7 @@ class Execution:
         timeout_ms = to_ms(timeout)
         if not 0 < timeout_ms <= MAX_WAIT_MS:
             raise InvalidStepError("wait_for_event timeout must be > 0 and at most 365 days")
-        key = self._claim_key(name, StepType.WAIT_FOR_EVENT)
+        key = await self._claim(name, StepType.WAIT_FOR_EVENT)
         rec = self._new_record(key, name, StepType.WAIT_FOR_EVENT)
         if rec["s"] == StepStatus.COMPLETED:
             return _received(rec["r"])
@@ -401,6 +434,42 @@ class Execution:
             raise WaitForEventTimeoutError(key, type)
         self.suspend(rec["w"])
         raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- patches -------------------------------------------------------------------------------
+
+    async def patched(self, change_id: str) -> bool:
+        """True when the run records `change_id` here or recorded it before; False when it
+        recorded later steps without it (it took the old path). One answer per pass."""
+        key = _patch_key(change_id)
+        if self.nondeterminism is not None:
+            raise self.nondeterminism
+        if change_id in self.patches:
+            return self.patches[change_id]
+        if key in self.recorded:
+            self._visit(key, StepType.PATCH)
+            taken = True
+        else:
+            taken = self.sequence.complete or await self._settled(PATCH_ROUNDS)
+            if self.nondeterminism is not None:
+                raise self.nondeterminism
+            if taken and change_id not in self.patches:
+                await self._mark_patch(key, change_id)
+        self.patches.setdefault(change_id, taken)
+        return self.patches[change_id]
+
+    async def _mark_patch(self, key: str, change_id: str) -> None:
+        """Record the marker: one save, no pause check and no step budget (it runs nothing)."""
+        rec = self._new_record(key, change_id, StepType.PATCH)
+        rec["s"] = StepStatus.COMPLETED
+        self.sequence.visit(key)
+        await self.save(key, encode_step(rec))
+
+    def deprecate_patch(self, change_id: str) -> None:
+        """Accept a recorded `change_id` marker without asking: code that dropped the patch's
+        old path replays runs that recorded it."""
+        key = _patch_key(change_id)
+        if key in self.recorded:
+            self._visit(key, StepType.PATCH)
 
 
 class RunningMark:
@@ -426,6 +495,20 @@ class RunningMark:
         self._timer.cancel()
         if self._write is not None:
             self._write.cancel()
+
+
+def _check_name(name: object, what: str) -> None:
+    if not isinstance(name, str) or not 0 < len(name) <= STEP_NAME_MAX or "#" in name:
+        raise InvalidStepError(
+            f"invalid {what} {name!r}: 1-{STEP_NAME_MAX} characters, without '#'"
+        )
+
+
+def _patch_key(change_id: str) -> str:
+    """Markers live beside step keys without ever meeting one: a step key's `#` is followed by
+    digits only."""
+    _check_name(change_id, "change id")
+    return f"{change_id}#patch"
 
 
 def _received(result: JSONDict) -> ReceivedEvent:

@@ -5,7 +5,7 @@ DurableError
  │    ├── NonRetryableError             user-raised: fail the step at once
  │    ├── StepTimeoutError              an attempt exceeded its timeout (retryable)
  │    ├── WaitForEventTimeoutError      a wait_for_event deadline passed
- │    ├── NondeterminismError           replay found a different step type at a key
+ │    ├── NondeterminismError           replay disagrees with the run's recorded steps
  │    ├── WorkerLostError               a step was interrupted too many times
  │    ├── StepResultError               a step result is not JSON or too large
  │    ├── StepLimitError                a run exceeded its step limit
@@ -33,6 +33,7 @@ be swallowed by `except Exception` in workflow code.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -70,14 +71,43 @@ class WaitForEventTimeoutError(WorkflowError):
 
 
 class NondeterminismError(WorkflowError):
-    def __init__(self, step_key: str, recorded_type: str, requested_type: str) -> None:
-        super().__init__(
-            f"step {step_key!r} was recorded as {recorded_type!r} but the workflow now calls "
-            f"{requested_type!r}; workflow code must call the same steps in the same order"
-        )
+    """Replayed code disagrees with the run's recorded steps. Either the step at `step_key` was
+    recorded with another type (`recorded_type`), or the call at `step_key` is new to the run
+    while recorded steps were never reached (`unvisited`, in the order they were recorded):
+    a recorded step was renamed, moved or removed. The new call did not run."""
+
+    SHOWN = 5  # unvisited steps named in the message
+
+    def __init__(
+        self,
+        step_key: str,
+        recorded_type: str | None,
+        requested_type: str,
+        *,
+        unvisited: Sequence[str] = (),
+    ) -> None:
         self.step_key = step_key
         self.recorded_type = recorded_type
         self.requested_type = requested_type
+        self.unvisited = tuple(unvisited)
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        rule = "workflow code must call the same steps in the same order"
+        if self.recorded_type is not None:
+            return (
+                f"step {self.step_key!r} was recorded as {self.recorded_type!r} but the workflow "
+                f"now calls {self.requested_type!r}; {rule}"
+            )
+        shown = ", ".join(repr(key) for key in self.unvisited[: self.SHOWN])
+        more = len(self.unvisited) - self.SHOWN
+        if more > 0:
+            shown += f" and {more} more"
+        return (
+            f"the workflow now calls {self.requested_type} step {self.step_key!r}, which this run "
+            f"never recorded, before reaching its recorded steps {shown}; the new step did not "
+            f"run. {rule.capitalize()} (renamed, moved or removed steps break replay)"
+        )
 
 
 class WorkerLostError(WorkflowError):

@@ -11,6 +11,9 @@ Per instance (hash tag `{wf/id}` keeps an instance's keys in one cluster slot):
 Per workflow:
   P:w:<wf>:all          zset   instance id scored by creation ms (listing, newest first)
   P:w:<wf>:st:<status>  zset   instance id scored by creation ms, one per status
+  P:w:<wf>:v:<ver>:all  zset   the same two indexes for the instances created by one code
+  P:w:<wf>:v:<ver>:st:<status>  version of the workflow (`?version=` in listings)
+  P:w:<wf>:ver          hash   instance id -> version (so the reaper can clean those indexes)
 Global:
   P:leases              zset   "wf/id" scored by lease expiry ms (crash recovery)
   P:expiry              zset   "wf/id" scored by retention deadline (index clean-up)
@@ -60,12 +63,22 @@ def idempotency_key(prefix: str, workflow: str, instance_id: str, op: str, key: 
     return f"{instance_base(prefix, workflow, instance_id)}:k:{op}:{key}"
 
 
-def workflow_index_key(prefix: str, workflow: str) -> str:
-    return f"{prefix}:w:{workflow}:all"
+def workflow_index_key(prefix: str, workflow: str, version: str | None = None) -> str:
+    """All instances of a workflow, or those created by one code version of it."""
+    return f"{version_stem(prefix, workflow, version)}all"
 
 
-def status_index_key(prefix: str, workflow: str, status: str) -> str:
-    return f"{prefix}:w:{workflow}:st:{status}"
+def status_index_key(prefix: str, workflow: str, status: str, version: str | None = None) -> str:
+    return f"{version_stem(prefix, workflow, version)}st:{status}"
+
+
+def version_stem(prefix: str, workflow: str, version: str | None) -> str:
+    """Scripts build the per-version stem the same way (_lib.lua version_stem)."""
+    return f"{prefix}:w:{workflow}:" if version is None else f"{prefix}:w:{workflow}:v:{version}:"
+
+
+def versions_key(prefix: str, workflow: str) -> str:
+    return f"{prefix}:w:{workflow}:ver"
 
 
 def status_index_stem(prefix: str, workflow: str) -> str:

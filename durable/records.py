@@ -129,6 +129,7 @@ def details(inst: dict[str, str]) -> JSONDict:
 def meta(inst: dict[str, str], current: JSONDict | None) -> JSONDict:
     out: JSONDict = {
         "workflowName": inst["wf"],
+        "version": inst.get("version"),  # the code version that created it; null when unnamed
         "runNumber": int(inst.get("run", 0)),
         "params": json.loads(inst.get("params") or "{}"),
         "pauseRequested": inst.get("pause") == "1",

@@ -30,6 +30,7 @@ class StepType(StrEnum):
     DO = "do"
     SLEEP = "sleep"
     WAIT_FOR_EVENT = "waitForEvent"
+    PATCH = "patch"  # the marker step.patched() records
 
 
 class StepStatus(StrEnum):

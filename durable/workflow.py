@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
 WORKFLOW_NAME_MAX = 64
 ID_MAX = 128
+VERSION_MAX = 64
 
 
 def valid_name(value: object, max_length: int) -> bool:
@@ -41,9 +42,13 @@ WorkflowFn = Callable[[WorkflowEvent, "Step"], Awaitable[Any]]
 
 @dataclass(frozen=True)
 class Workflow:
+    """A workflow definition. `version` names the code's version (e.g. "2", "2025-06-01" or a
+    commit id): instances record it at creation (`meta.version`) and can be listed by it."""
+
     name: str
     fn: WorkflowFn
     params: type[BaseModel] | None = None
+    version: str | None = None
 
     def __post_init__(self) -> None:
         if not valid_name(self.name, WORKFLOW_NAME_MAX):
@@ -51,21 +56,30 @@ class Workflow:
                 f"invalid workflow name {self.name!r}: 1-{WORKFLOW_NAME_MAX} characters of "
                 "letters, digits and _ . : - (not starting with . : -)"
             )
+        if self.version is not None and not valid_name(self.version, VERSION_MAX):
+            raise ConfigurationError(
+                f"invalid version {self.version!r} of workflow {self.name!r}: 1-{VERSION_MAX} "
+                "characters of letters, digits and _ . : - (not starting with . : -)"
+            )
 
 
 def define_workflow(
-    name: str, fn: WorkflowFn, *, params: type[BaseModel] | None = None
+    name: str,
+    fn: WorkflowFn,
+    *,
+    params: type[BaseModel] | None = None,
+    version: str | None = None,
 ) -> Workflow:
-    return Workflow(name=name, fn=fn, params=params)
+    return Workflow(name=name, fn=fn, params=params, version=version)
 
 
 def workflow(
-    name: str, *, params: type[BaseModel] | None = None
+    name: str, *, params: type[BaseModel] | None = None, version: str | None = None
 ) -> Callable[[WorkflowFn], Workflow]:
-    """Decorator: `@workflow("approval") async def approval(event, step): ...`."""
+    """Decorator: `@workflow("approval", version="2") async def approval(event, step): ...`."""
 
     def decorate(fn: WorkflowFn) -> Workflow:
-        return define_workflow(name, fn, params=params)
+        return define_workflow(name, fn, params=params, version=version)
 
     return decorate
 

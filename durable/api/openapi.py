@@ -68,7 +68,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "listInstances",
         "List instances, newest first.",
         shapes.InstancePage,
-        query=("status", "pageSize", "cursor"),
+        query=("status", "version", "pageSize", "cursor"),
         errors=("WORKFLOW_NOT_FOUND", "VALIDATION_ERROR", "INVALID_CURSOR"),
     ),
     Operation(
@@ -176,6 +176,12 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
         "enum": list(LIST_STATUSES),
         "description": "Only instances in this status; waitingForPause lists running instances "
         "whose pause is requested but not yet taken (their details.status stays running).",
+    },
+    "version": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$",
+        "description": "Only instances created by this code version of the workflow "
+        "(`@workflow(version=...)`; shown as meta.version). Combines with status.",
     },
     "pageSize": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25},
     "cursor": {"type": "string", "description": "The cursor a previous page returned."},

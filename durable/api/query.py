@@ -62,5 +62,10 @@ def status(query: QueryParams) -> str | None:
     return choice(query, "status", LIST_STATUSES)
 
 
+def version(query: QueryParams) -> str | None:
+    """A code version filter, as given: the Client validates it (an empty one is invalid)."""
+    return query.get("version")
+
+
 def order(query: QueryParams) -> str:
     return choice(query, "order", ("asc", "desc")) or "desc"

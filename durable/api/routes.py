@@ -90,6 +90,7 @@ async def list_instances(request: Request) -> Response:
         status=query.status(q),
         page_size=query.page_size(q),
         cursor=query.text(q, "cursor"),
+        version=query.version(q),
     )
     return JSONResponse(page)
 

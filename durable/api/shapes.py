@@ -119,6 +119,10 @@ class CurrentStep(StepFields):
 
 class Meta(Shape):
     workflowName: str
+    version: str | None = Field(
+        description="The code version (`@workflow(version=...)`) that created the instance; "
+        "null when the workflow names none. A restart keeps it."
+    )
     runNumber: int
     params: Any
     pauseRequested: bool
@@ -192,10 +196,16 @@ class Ok(Shape):
 
 
 class RetryInfo(Shape):
-    stepKey: str
-    attempts: int
-    maxAttempts: int
+    stepKey: str | SkipJsonSchema[None] = omitted_when_absent(
+        "The re-opened step; absent on a replay."
+    )
+    attempts: int | SkipJsonSchema[None] = omitted_when_absent("Absent on a replay.")
+    maxAttempts: int | SkipJsonSchema[None] = omitted_when_absent("Absent on a replay.")
     scheduledAt: datetime
+    replay: bool = Field(
+        description="True when the run had failed with NondeterminismError: no step is "
+        "re-opened; the instance is queued to replay its recorded steps with the deployed code."
+    )
 
 
 class RetryAccepted(Shape):

@@ -143,7 +143,8 @@ for _action, _done in CONTROL_ACTIONS.items():
 @click.option("--delay", type=DurationMs(), help='Wait before the attempt, e.g. "2 s".')
 @with_api
 def retry_step(api: Api, workflow: str, instance_id: str, delay: int | None) -> None:
-    """Give the failed last step of an errored instance one more attempt."""
+    """Give the failed last step of an errored instance one more attempt, or replay a run
+    that failed with NondeterminismError once fixed code is deployed."""
     body: JSONDict = {} if delay is None else {"delayMs": delay}
     data = api.post(path(workflow, "instances", instance_id, "retry-failed-step"), body)
     emit(api, data, _retry_text)
@@ -152,11 +153,20 @@ def retry_step(api: Api, workflow: str, instance_id: str, delay: int | None) -> 
 def _retry_text(data: JSONDict) -> str:
     retry: JSONDict = data.get("retry") or {}
     inst: JSONDict = data.get("instance") or {}
-    return "\n".join(
-        [
+    if retry.get("replay"):
+        first = (
+            f"Replaying instance {inst.get('id')} from its recorded steps "
+            f"at {retry.get('scheduledAt')} (it had failed with NondeterminismError)."
+        )
+    else:
+        first = (
             f"Retrying step {retry.get('stepKey')} of instance {inst.get('id')} "
             f"at {retry.get('scheduledAt')} (attempts {retry.get('attempts')}"
-            f"/{retry.get('maxAttempts')}).",
+            f"/{retry.get('maxAttempts')})."
+        )
+    return "\n".join(
+        [
+            first,
             *render.details_lines(inst.get("details") or {}),
         ]
     )

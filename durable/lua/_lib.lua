@@ -19,10 +19,20 @@ local function hget(field)
   return redis.call('HGET', ikey, field)
 end
 
+-- The stem of one code version's indexes (keys.py version_stem).
+local function version_stem(version)
+  return P .. ':w:' .. wf .. ':v:' .. version .. ':'
+end
+
 local function set_status(new)
-  local cur = redis.call('HMGET', ikey, 'status', 'created')
+  local cur = redis.call('HMGET', ikey, 'status', 'created', 'version')
   if cur[1] then redis.call('ZREM', ststem .. cur[1], iid) end
   redis.call('ZADD', ststem .. new, cur[2], iid)
+  if cur[3] then
+    local vst = version_stem(cur[3]) .. 'st:'
+    if cur[1] then redis.call('ZREM', vst .. cur[1], iid) end
+    redis.call('ZADD', vst .. new, cur[2], iid)
+  end
   redis.call('HSET', ikey, 'status', new, 'updated', now)
 end
 

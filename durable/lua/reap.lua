@@ -50,8 +50,15 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', now, 'LIMIT', 0, 
   redis.call('ZREM', expiry, m)
   if redis.call('EXISTS', ikey) == 0 then
     redis.call('ZREM', wfidx, iid)
+    local versions = P .. ':w:' .. wf .. ':ver'
+    local version = redis.call('HGET', versions, iid)
+    if version then
+      redis.call('HDEL', versions, iid)
+      redis.call('ZREM', version_stem(version) .. 'all', iid)
+    end
     for _, s in ipairs({'queued', 'running', 'waiting', 'paused', 'complete', 'errored', 'terminated'}) do
       redis.call('ZREM', ststem .. s, iid)
+      if version then redis.call('ZREM', version_stem(version) .. 'st:' .. s, iid) end
     end
     expired = expired + 1
   end
