@@ -50,12 +50,20 @@ def new_id(kind: str) -> str:
 )
 @click.option("--page-size", type=click.IntRange(1, 100), help="Instances per page (1-100).")
 @click.option("--cursor", help="Continue from a previous page's cursor.")
+@click.option(
+    "--version", "code_version", help="Only instances created by this code version of the workflow."
+)
 @with_api
 def list_instances(
-    api: Api, workflow: str, status: str | None, page_size: int | None, cursor: str | None
+    api: Api,
+    workflow: str,
+    status: str | None,
+    page_size: int | None,
+    cursor: str | None,
+    code_version: str | None,
 ) -> None:
     """List instances of a workflow, newest first."""
-    query = {"status": status, "pageSize": page_size, "cursor": cursor}
+    query = {"status": status, "pageSize": page_size, "cursor": cursor, "version": code_version}
     emit(api, api.get(path(workflow, "instances"), query), render.instances)
 
 

@@ -100,6 +100,8 @@ def instance(data: JSONDict, full: bool = False) -> str:
     lines = [f"Instance {data.get('id')} ({meta.get('workflowName', '?')})"]
     lines += details_lines(details)
     lines.append(f"Run: {details.get('runNumber', meta.get('runNumber'))}")
+    if meta.get("version"):
+        lines.append(f"Code version: {meta['version']}")
     if meta.get("currentStep"):
         lines.append(f"Current step: {step_summary(meta['currentStep'])}")
     if meta.get("pauseRequested"):
