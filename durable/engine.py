@@ -458,11 +458,12 @@ class Execution:
         return self.patches[change_id]
 
     async def _mark_patch(self, key: str, change_id: str) -> None:
-        """Record the marker: one save, no pause check and no step budget (it runs nothing)."""
+        """Record the marker: one save, no pause check and no step budget (it runs nothing).
+        Saved like a running mark, so it leaves the count of interrupted executions alone."""
         rec = self._new_record(key, change_id, StepType.PATCH)
         rec["s"] = StepStatus.COMPLETED
         self.sequence.visit(key)
-        await self.save(key, encode_step(rec))
+        await self.save(key, encode_step(rec), "start")
 
     def deprecate_patch(self, change_id: str) -> None:
         """Accept a recorded `change_id` marker without asking: code that dropped the patch's
