@@ -452,10 +452,13 @@ class Execution:
             taken = self.sequence.complete or await self._settled(PATCH_ROUNDS)
             if self.nondeterminism is not None:
                 raise self.nondeterminism
-            if taken and change_id not in self.patches:
+            if change_id in self.patches:  # a concurrent call answered while this one waited
+                return self.patches[change_id]
+            self.patches[change_id] = taken
+            if taken:
                 await self._mark_patch(key, change_id)
         self.patches.setdefault(change_id, taken)
-        return self.patches[change_id]
+        return taken
 
     async def _mark_patch(self, key: str, change_id: str) -> None:
         """Record the marker: one save, no pause check and no step budget (it runs nothing).

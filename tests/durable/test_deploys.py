@@ -517,3 +517,16 @@ def test_nondeterminism_error_names_the_unvisited_steps():
     assert many.recorded_type is None and many.unvisited[0] == "s0"
     assert "'new'" in many.message and "'s4'" in many.message and "'s5'" not in many.message
     assert "and 3 more" in many.message
+
+
+@workflow("twice")
+async def twice(event: Any, step: Any) -> Any:
+    return await asyncio.gather(step.patched("same"), step.patched("same"))
+
+
+async def test_concurrent_calls_with_one_change_id_record_one_marker(workers, client_factory):
+    client = await start(workers, client_factory, twice)
+    await client.create("twice", instance_id="w1")
+    got = await ended(client, "twice", "w1")
+    assert got["details"]["output"] == [True, True]
+    assert await step_keys(client, "twice", "w1") == ["same#patch"]
