@@ -117,6 +117,8 @@ def instance(data: JSONDict, full: bool = False) -> str:
 
 
 def step_detail(step: JSONDict) -> str:
+    if step.get("type") == "patch":
+        return "patched: this run takes the new code path"
     if step.get("error"):
         return " ".join(error_text(step["error"]).split())  # one table row, whatever the text
     if step.get("status") == "waiting" and step.get("waitEventType"):

@@ -3,7 +3,7 @@ retry-step that replays a run which failed with NondeterminismError."""
 
 from __future__ import annotations
 
-from cli_support import FakeApi, instance
+from cli_support import FakeApi, instance, step
 
 WF = "/approvals/instances"
 
@@ -37,3 +37,21 @@ def test_retry_step_says_when_it_replays_the_run(api: FakeApi) -> None:
         "Replaying instance inst_1 from its recorded steps at 2026-02-02T15:52:08.284Z "
         "(it had failed with NondeterminismError)."
     )
+
+
+def test_history_shows_a_patch_marker(api: FakeApi) -> None:
+    marker = step(
+        "pdf-receipt#patch", type="patch", status="completed", waitEventType=None, result=None
+    )
+    page = {
+        "runNumber": 0,
+        "steps": [marker],
+        "stepsHasNextPage": False,
+        "events": [],
+        "eventsHasNextPage": False,
+    }
+    api.on("GET", f"{WF}/inst_1/history", (200, page))
+    result = api.run("instances", "history", "-w", "approvals", "-i", "inst_1")
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "pdf-receipt#patch" in line)
+    assert "patch" in row.split() and "patched: this run takes the new code path" in row
