@@ -530,3 +530,18 @@ async def test_concurrent_calls_with_one_change_id_record_one_marker(workers, cl
     got = await ended(client, "twice", "w1")
     assert got["details"]["output"] == [True, True]
     assert await step_keys(client, "twice", "w1") == ["same#patch"]
+
+
+async def test_a_repeated_replay_call_with_its_key_answers_like_the_first(workers, client_factory):
+    client = await start(workers, client_factory, order)
+    await client.create("order", instance_id="o6")
+    await reaches(client, "order", "o6", "waiting")
+    code["ship"] = "dispatch"
+    await client.send_event("order", "o6", type="go")
+    await ended(client, "order", "o6")
+    code.pop("ship")
+    first = await client.retry_failed_step("order", "o6", idempotency_key="fix-1")
+    await ended(client, "order", "o6")
+    again = await client.retry_failed_step("order", "o6", idempotency_key="fix-1")
+    assert again == first and first["retry"]["replay"] is True
+    assert calls["notify"] == 1
