@@ -276,7 +276,7 @@ class Client:
     ) -> JSONDict:
         ref = self._ref(workflow, instance_id)
         size, direction = validation.page_size(page_size), validation.order(order)
-        log_filter = LogFilter.of(log_level, log_category, include_logs=include_logs)
+        log_filter = LogFilter.of(log_level, log_category)
         inst, _ = await self._read(ref)
         current = int(inst.get("run", 0))
         run = current if run_number is None else run_number
