@@ -14,6 +14,7 @@ DurableError
  ├── InvalidDurationError (also ValueError)
  ├── InstanceWaitTimeoutError (also TimeoutError)  Client.wait gave up; the instance runs on
  ├── ConfigurationError                 bad settings or registry import path
+ ├── RedisUnreachableError             a service could not reach Redis at start-up
  └── ClientError                        control-plane errors; each has a stable `code`
       ├── ValidationError               VALIDATION_ERROR
       │    ├── InvalidInstanceIdError   INVALID_INSTANCE_ID
@@ -162,6 +163,17 @@ class InstanceWaitTimeoutError(DurableError, TimeoutError):
 
 class ConfigurationError(DurableError):
     """Invalid settings, or a registry import path that cannot be loaded."""
+
+
+class RedisUnreachableError(DurableError):
+    """A service gave up reaching Redis at start-up; `url` has its password masked."""
+
+    def __init__(self, url: str, cause: str, waited_ms: int | None = None) -> None:
+        waited = f" (gave up after {waited_ms / 1000:g} s)" if waited_ms else ""
+        super().__init__(f"cannot reach Redis at {url}: {cause}{waited}")
+        self.url = url
+        self.cause = cause
+        self.waited_ms = waited_ms
 
 
 class ClientError(DurableError):

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from durable.clock import Clock
 from durable.engine import Execution, LeaseLost, owner_name
 from durable.errors import StepResultError, SuspendExecution
+from durable.logs import bound
 from durable.records import dumps
 from durable.replayed import error_record
 from durable.step import Step
@@ -67,7 +68,8 @@ class Engine:
                 self.store, self.clock, ref, str(res[1]), pairs(res[3]), pairs(res[4]), max_steps
             )
             runs += 1
-            next_job = await self._execute(workflow, execution)
+            with bound(workflow=ref.workflow, instance=ref.instance_id, run=execution.run):
+                next_job = await self._execute(workflow, execution)
             if next_job is None:
                 return runs
             job_id = next_job
@@ -133,11 +135,12 @@ class Engine:
         lines, count = execution._take_logs()
         if outcome.kind == "complete":
             await self.store.call("finish", ref, fence, run, "complete", encoded, lines, count)
+            log.info("instance %s/%s complete", ref.workflow, ref.instance_id)
             return None
         if outcome.kind == "error":
-            log.info("instance %s/%s errored: %r", ref.workflow, ref.instance_id, outcome.value)
             error = dumps(error_record(outcome.value))
             await self.store.call("finish", ref, fence, run, "errored", error, lines, count)
+            log.info("instance %s/%s errored: %r", ref.workflow, ref.instance_id, outcome.value)
             return None
         due = min(execution.dues, default=self.clock.now_ms())
         res = await self.store.call("release", ref, fence, run, due, lines, count, "suspend")

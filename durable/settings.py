@@ -47,6 +47,7 @@ class Settings:
     api_token: str | None = field(default=None, repr=False)
     enable_runner_tick: bool = False
     mount_path: str = "/api/workflows"
+    startup_timeout_ms: int = 10_000
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -64,6 +65,7 @@ class Settings:
             api_token=os.environ.get("DURABLE_API_TOKEN") or None,
             enable_runner_tick=os.environ.get("DURABLE_ENABLE_RUNNER_TICK", "") in ("1", "true"),
             mount_path=os.environ.get("DURABLE_MOUNT_PATH") or cls.mount_path,
+            startup_timeout_ms=_env_duration_ms("DURABLE_STARTUP_TIMEOUT", "10 s"),
         )
         settings = replace(base, **overrides)
         settings.validate()

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ExceptionHandler
 
 from durable.api.auth import AuthMiddleware
-from durable.api.errors import exception_handlers
+from durable.api.errors import exception_handlers, on_client_error
 from durable.api.openapi import build_document
 from durable.api.routes import build_routes
 from durable.api.types import Authorize, RegistryLike
 from durable.client import Client
-from durable.errors import ConfigurationError
+from durable.connectivity import OutageReporter
+from durable.errors import ClientError, ConfigurationError, StoreUnavailableError
 from durable.settings import Settings
 from durable.workflow import Registry, as_registry, load_registry
 
 WORKFLOWS_ENV = "DURABLE_WORKFLOWS"
+STARTUP_PROBE_TIMEOUT_S = 5.0
+logger = logging.getLogger("durable.api")
 
 
 def create_app(
@@ -40,7 +50,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[auth],
-        exception_handlers=exception_handlers(),
+        exception_handlers=reporting_outages(exception_handlers()),
         lifespan=lifespan,
     )
     # An API answers a wrong path with 404 ROUTE_NOT_FOUND, not a redirect a client may not follow.
@@ -48,7 +58,19 @@ def create_app(
     app.state.settings = settings
     app.state.registry = registry
     app.state.openapi = build_document(mount, secured=bool(settings.api_token))
+    app.state.redis_outage = OutageReporter(settings.redis_url, logger)
     return app
+
+
+def reporting_outages(handlers: dict[Any, ExceptionHandler]) -> dict[Any, ExceptionHandler]:
+    """A 503 for an unreachable Redis also logs why (the URL and the cause), at most every 30 s."""
+
+    async def reporting(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, StoreUnavailableError):
+            request.app.state.redis_outage.report(exc)
+        return await on_client_error(request, exc)
+
+    return {**handlers, ClientError: reporting}
 
 
 def app() -> Starlette:
@@ -61,11 +83,24 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     """One Client (and so one Redis pool) per app, opened and closed with the server."""
     client = Client(app.state.registry, app.state.settings)
     app.state.client = client
+    probe = asyncio.ensure_future(startup_probe(client, app.state.redis_outage))
     try:
         yield
     finally:
+        probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
         app.state.client = None
         await client.aclose()
+
+
+async def startup_probe(client: Client, outage: OutageReporter) -> None:
+    """Say at once when Redis cannot be reached; the API serves (answering 503) regardless."""
+    try:
+        async with asyncio.timeout(STARTUP_PROBE_TIMEOUT_S):
+            await client.ping()
+    except Exception as exc:  # any failure: report it, never stop the server
+        outage.report(exc)
 
 
 def registry_from_env() -> Registry:

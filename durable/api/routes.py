@@ -186,7 +186,7 @@ async def health(request: Request) -> Response:
         async with asyncio.timeout(HEALTH_TIMEOUT_S):
             await client_of(request).ping()
     except Exception as exc:  # any failure to reach Redis means "down", never a 500
-        logger.warning("health check failed: %r", exc)
+        request.app.state.redis_outage.report(exc)  # the URL and the cause, every 30 s at most
         down = StoreUnavailableError()
         body = {"ok": False, "redis": "down", "code": down.code, "message": down.message}
         return JSONResponse(body, status_code=503)

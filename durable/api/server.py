@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from durable import logs
 from durable.api.app import create_app
 from durable.settings import Settings
 from durable.workflow import load_registry
@@ -15,6 +16,12 @@ def serve(
     port: int = 8000,
     settings: Settings | None = None,
 ) -> None:
-    """Serve the workflows at import path `module:attr` until interrupted."""
+    """Serve the workflows at import path `module:attr` until interrupted.
+
+    uvicorn's own logging set-up is skipped: its access and error lines go through the
+    process's handler (see durable.logs), in the same format as every other line.
+    """
     app = create_app(settings, workflows=load_registry(workflows))
-    uvicorn.run(app, host=host, port=port, lifespan="on")
+    if not logs.is_configured():
+        logs.configure_from_env()
+    uvicorn.run(app, host=host, port=port, lifespan="on", log_config=None)

@@ -1,19 +1,32 @@
-"""`durable dev`: the API and worker(s) in one command, on an embedded Redis when none is set."""
+"""`durable dev`: the API and worker(s) in one command, on a Redis of its own when none is set."""
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import sys
 import time
+from pathlib import Path
 
 import click
 import httpx
 
-from durable.cli.embedded_redis import EmbeddedRedis
-from durable.cli.services import PARENT_ENV, configuration_errors, import_from_cwd, workflows_option
+from durable import logs
+from durable.cli.services import (
+    PARENT_ENV,
+    ServiceFailed,
+    check_workflows,
+    configuration_errors,
+    import_from_cwd,
+    log_options,
+    start_logging,
+    workflows_option,
+)
 from durable.cli.supervisor import Supervisor
 
 READY_TIMEOUT_S = 30.0
+log = logging.getLogger("durable.dev")
 
 
 def child_commands(workflows: str, host: str, port: int, workers: int) -> dict[str, list[str]]:
@@ -31,29 +44,55 @@ def public_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def wait_until_ready(health_url: str, supervisor: Supervisor, timeout_s: float) -> bool:
+def wait_until_ready(health_url: str, supervisor: Supervisor, timeout_s: float) -> int | None:
+    """200 once the API is healthy; else the last status seen (None: no answer at all)."""
     deadline = time.monotonic() + timeout_s
+    status = None
     while time.monotonic() < deadline and not supervisor.stopping:
         if supervisor.exited() is not None:
-            return False
+            return status
         try:
-            if httpx.get(health_url, timeout=1.0).status_code == 200:
-                return True
+            status = httpx.get(health_url, timeout=1.0).status_code
+            if status == 200:
+                return status
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    return False
+    return status
 
 
-def banner(base_url: str, workers: int, redis_url: str, embedded: bool) -> str:
-    store = "embedded fakeredis; data is lost on exit" if embedded else "from REDIS_URL"
+def durable_command() -> str:
+    """How to type this `durable` script here: plain `durable` when the PATH finds this very
+    script, else its path (relative to the working directory when inside it)."""
+    script = Path(sys.executable).with_name("durable")
+    if not script.exists():
+        return "durable"
+    found = shutil.which("durable")
+    if found and Path(found).resolve() == script.resolve():
+        return "durable"
+    relative = os.path.relpath(script)
+    return str(script) if relative.startswith("..") else relative
+
+
+def banner(
+    base_url: str, workers: int, redis_url: str, store: str, command: str = "durable"
+) -> str:
     return "\n".join(
         [
             f"durable dev: API at {base_url} with {workers} worker(s); Redis {redis_url} ({store})",
-            f"Try:  durable -b {base_url} workflows list",
+            f"Try:  {command} -b {base_url} workflows list",
             "Stop with Ctrl-C.",
         ]
     )
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """dev's own messages: plain lines for people, or log records under --log-format json."""
+    if logs.configured_format() == "json":
+        for line in text.splitlines():
+            log.log(logging.WARNING if err else logging.INFO, "%s", line)
+    else:
+        click.echo(text, err=err)
 
 
 @click.command("dev")
@@ -69,38 +108,47 @@ def banner(base_url: str, workers: int, redis_url: str, embedded: bool) -> str:
     show_default=True,
     help="Worker processes to run.",
 )
-def dev(workflows: str, host: str, port: int, workers: int) -> None:
-    """Run the API and worker(s) together; without REDIS_URL, on an embedded fakeredis."""
+@log_options
+def dev(
+    workflows: str, host: str, port: int, workers: int, log_level: str, log_format: str
+) -> None:
+    """Run the API and worker(s) together. Redis: REDIS_URL if set, else a private redis-server
+    from the PATH, else an embedded fakeredis (pip install 'durable[dev]')."""
+    from durable.cli.dev_redis import DevRedisError, choose, shown_url
     from durable.settings import Settings
-    from durable.workflow import load_registry
 
+    start_logging(log_level, log_format)
     import_from_cwd()
     with configuration_errors():
-        load_registry(workflows)  # fail here, once, rather than in every child
-        mount_path = Settings.from_env().mount_path
-    base_url = f"http://{public_host(host)}:{port}{mount_path}"
+        check_workflows(workflows)  # fail here, once, rather than in every child
+        settings = Settings.from_env()
+        try:
+            redis = choose(os.environ, settings.startup_timeout_ms)
+        except DevRedisError as exc:
+            raise ServiceFailed(str(exc)) from exc
+    base_url = f"http://{public_host(host)}:{port}{settings.mount_path}"
     env = dict(os.environ)
-    redis = None if env.get("REDIS_URL") else EmbeddedRedis()
-    if redis is not None:
-        env["REDIS_URL"] = redis.url
+    env.update(REDIS_URL=redis.url, DURABLE_LOG_LEVEL=log_level, DURABLE_LOG_FORMAT=log_format)
     env[PARENT_ENV] = str(os.getpid())
-    supervisor = Supervisor(child_commands(workflows, host, port, workers), env)
+    supervisor = Supervisor(
+        child_commands(workflows, host, port, workers), env, report=lambda m: say(m, err=True)
+    )
+    lines = banner(base_url, workers, shown_url(redis), redis.description, durable_command())
     try:
-        code = _run(supervisor, base_url, workers, env["REDIS_URL"], redis is not None)
+        code = _run(supervisor, base_url, lines)
     finally:
         supervisor.shutdown()
-        if redis is not None:
-            redis.stop()
+        redis.stop()
     click.get_current_context().exit(code)
 
 
-def _run(
-    supervisor: Supervisor, base_url: str, workers: int, redis_url: str, embedded: bool
-) -> int:
+def _run(supervisor: Supervisor, base_url: str, lines: str) -> int:
     with supervisor.signals_handled():
         supervisor.start()
-        if wait_until_ready(f"{base_url}/health", supervisor, READY_TIMEOUT_S):
-            click.echo(banner(base_url, workers, redis_url, embedded))
+        status = wait_until_ready(f"{base_url}/health", supervisor, READY_TIMEOUT_S)
+        if status == 200:
+            say(lines)
         elif not supervisor.stopping and supervisor.exited() is None:
-            click.echo(f"durable dev: the API is not answering at {base_url}/health yet.", err=True)
+            answer = f"answers {status}" if status else "is not answering"
+            say(f"durable dev: the API {answer} at {base_url}/health; still waiting.", err=True)
         return supervisor.wait()

@@ -23,6 +23,7 @@ class EmbeddedRedis:
             target=self._server.serve_forever, name="durable-dev-redis", daemon=True
         )
         self._thread.start()
+        self.description = "embedded fakeredis; data is lost on exit"
 
     @property
     def url(self) -> str:

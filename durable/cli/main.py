@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import metadata
 from typing import Any
@@ -44,10 +45,13 @@ cli.add_command(dev)
 
 
 def main() -> None:
-    """Console-script entry point. click reports its own errors; anything else is one line."""
+    """Console-script entry point. click reports its own errors; anything else is one line,
+    or the full traceback with DURABLE_DEBUG=1."""
     try:
         cli.main(prog_name="durable")
     except Exception as exc:  # outside click's own handling; never show a traceback
+        if os.environ.get("DURABLE_DEBUG"):
+            raise
         click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
 

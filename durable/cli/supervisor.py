@@ -6,7 +6,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import FrameType
 
@@ -20,8 +20,13 @@ class Supervisor:
     when one exits, or when we get SIGINT/SIGTERM. A second signal kills at once."""
 
     def __init__(
-        self, commands: Mapping[str, list[str]], env: Mapping[str, str], grace_s: float = GRACE_S
+        self,
+        commands: Mapping[str, list[str]],
+        env: Mapping[str, str],
+        grace_s: float = GRACE_S,
+        report: Callable[[str], None] | None = None,
     ) -> None:
+        self._report = report or (lambda message: click.echo(message, err=True))
         self._commands = commands
         self._env = dict(env)
         self._grace_s = grace_s
@@ -67,9 +72,7 @@ class Supervisor:
         while not self._stop.wait(0.2):
             dead = self.exited()
             if dead is not None:
-                click.echo(
-                    f"durable dev: {dead[0]} exited with code {dead[1]}; stopping.", err=True
-                )
+                self._report(f"durable dev: {dead[0]} exited with code {dead[1]}; stopping.")
                 return 1
         return 0
 

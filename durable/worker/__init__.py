@@ -8,6 +8,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from durable import logs
+from durable.connectivity import describe_server, wait_for_redis
 from durable.durations import to_ms
 from durable.settings import Settings
 from durable.worker.settings import WorkerSettings, build
@@ -28,9 +30,11 @@ def run_worker(
 ) -> None:
     """Run an arq worker for the registry at `workflows` until SIGTERM/SIGINT (or burst end).
 
-    arq's worker exits when its Redis connection breaks in certain places (a refused reconnect,
-    a reset during the handshake); this process then starts a fresh arq worker with backoff, so
-    a Redis restart never takes the worker down with it.
+    At start it waits up to DURABLE_STARTUP_TIMEOUT for Redis to answer and raises
+    RedisUnreachableError if it never does. Once started, arq's worker exits when its Redis
+    connection breaks in certain places (a refused reconnect, a reset during the handshake);
+    this process then starts a fresh arq worker with backoff, so a Redis restart never takes
+    the worker down with it.
     """
 
     overrides: dict[str, object] = {}
@@ -42,8 +46,22 @@ def run_worker(
     registry = load_registry(workflows)
     options = build(settings, concurrency=concurrency, burst=burst)
     options["ctx"]["durable_registry"] = registry
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not logs.is_configured():
+        logs.configure_from_env()
+    info = wait_for_redis(settings.redis_url, settings.startup_timeout_ms)
+    options["ctx"]["durable_banner"] = startup_banner(options, info)
     run_until_stopped(options)
+    log.info("durable worker stopped")
+
+
+def startup_banner(options: dict[str, Any], info: dict[str, Any]) -> str:
+    """What arq's own start-up lines said (they are at INFO on a logger kept at WARNING)."""
+    settings: Settings = options["ctx"]["durable_settings"]
+    burst = ", burst" if options["burst"] else ""
+    return (
+        f"queue {options['queue_name']}, concurrency {options['max_jobs']}{burst}; "
+        f"Redis {describe_server(settings.redis_url, info)}"
+    )
 
 
 def run_until_stopped(options: dict[str, Any]) -> None:

@@ -52,7 +52,12 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     if previous is not None:  # a restarted worker (after a lost Redis) reuses its ctx
         previous.cancel()
     ctx["durable_housekeeping"] = asyncio.create_task(housekeeping(store))
-    log.info("durable worker ready: workflows %s", ", ".join(registry) or "(none)")
+    banner = ctx.get("durable_banner")
+    log.info(
+        "durable worker ready: workflows %s%s",
+        ", ".join(registry) or "(none)",
+        f"; {banner}" if banner else "",
+    )
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:

@@ -35,9 +35,23 @@ def test_durable_debug_lets_the_traceback_through(monkeypatch: pytest.MonkeyPatc
     fake.run_worker = run_worker  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "durable.worker", fake)
     result = CliRunner().invoke(
-        durable.cli.main.cli, ["worker", "--workflows", "a:b"], env={"DURABLE_DEBUG": "1"}
+        durable.cli.main.cli,
+        ["worker", "--workflows", "tests.cli.flows:workflows"],
+        env={"DURABLE_DEBUG": "1"},
     )
     assert isinstance(result.exception, RuntimeError)
+
+
+def test_main_lets_the_traceback_through_with_durable_debug(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(durable.cli.main.cli, "main", explode)
+    monkeypatch.setenv("DURABLE_DEBUG", "1")
+    with pytest.raises(OSError, match="disk on fire"):
+        main()
 
 
 def test_version() -> None:

@@ -17,6 +17,7 @@ from durable.cli.main import cli
 from durable.errors import ConfigurationError
 
 ROOT = Path(__file__).resolve().parents[2]
+FLOWS = "tests.cli.flows:workflows"
 
 
 @pytest.fixture
@@ -57,10 +58,10 @@ def test_worker_passes_options(calls: list[Any]) -> None:
 
 
 def test_worker_defaults_and_workflows_from_env(calls: list[Any]) -> None:
-    result = run("worker", env={"DURABLE_WORKFLOWS": "pkg.mod:flows"})
+    result = run("worker", env={"DURABLE_WORKFLOWS": FLOWS})
     assert result.exit_code == 0, result.output
     kwargs = {"redis_url": None, "concurrency": None, "burst": False, "lease_ttl": None}
-    assert calls == [("run_worker", ("pkg.mod:flows",), kwargs)]
+    assert calls == [("run_worker", (FLOWS,), kwargs)]
 
 
 def test_worker_needs_workflows(calls: list[Any]) -> None:
@@ -77,15 +78,24 @@ def test_worker_rejects_bad_lease_ttl(calls: list[Any]) -> None:
 
 def test_configuration_errors_are_usage_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(workflows: str, **kwargs: Any) -> None:
-        raise ConfigurationError(f"cannot import {workflows!r}: no module named 'nope'")
+        raise ConfigurationError("lease TTL must be at least 500 ms")
 
     fake = types.ModuleType("durable.worker")
     fake.run_worker = broken  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "durable.worker", fake)
-    result = run("worker", "--workflows", "nope:flows")
+    result = run("worker", "--workflows", FLOWS)
     assert result.exit_code == 2
     assert result.stderr == (
-        "Error: cannot import 'nope:flows': no module named 'nope' (see 'durable worker --help')\n"
+        "Error: lease TTL must be at least 500 ms (see 'durable worker --help')\n"
+    )
+
+
+def test_a_missing_workflows_module_is_a_usage_error(calls: list[Any]) -> None:
+    result = run("worker", "--workflows", "nope_no_such_module:flows")
+    assert result.exit_code == 2 and calls == []
+    assert result.stderr == (
+        "Error: cannot import workflows module 'nope_no_such_module': "
+        "No module named 'nope_no_such_module' (see 'durable worker --help')\n"
     )
 
 
@@ -96,19 +106,19 @@ def test_unexpected_errors_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None
     fake = types.ModuleType("durable.worker")
     fake.run_worker = broken  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "durable.worker", fake)
-    result = run("worker", "--workflows", "a:b")
+    result = run("worker", "--workflows", FLOWS)
     assert result.exit_code == 1
     assert result.stderr == "Error: unexpected RuntimeError: kaboom\n"
 
 
 def test_api_passes_options(calls: list[Any]) -> None:
-    result = run("api", "--workflows", "a.b:c", "--host", "0.0.0.0", "--port", "9001")
+    result = run("api", "--workflows", FLOWS, "--host", "0.0.0.0", "--port", "9001")
     assert result.exit_code == 0, result.output
-    assert calls == [("serve", ("a.b:c",), {"host": "0.0.0.0", "port": 9001, "settings": None})]
+    assert calls == [("serve", (FLOWS,), {"host": "0.0.0.0", "port": 9001, "settings": None})]
 
 
 def test_api_redis_url_becomes_settings(calls: list[Any]) -> None:
-    result = run("api", "--workflows", "a:b", "--redis-url", "redis://elsewhere:6380/1")
+    result = run("api", "--workflows", FLOWS, "--redis-url", "redis://elsewhere:6380/1")
     assert result.exit_code == 0, result.output
     (_, _, kwargs) = calls[0]
     assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 8000
@@ -143,10 +153,14 @@ def test_service_exits_when_its_dev_parent_is_gone() -> None:
 def test_services_import_workflows_from_the_working_directory(
     calls: list[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    (tmp_path / "cwd_only_flows.py").write_text("workflows = []\n")
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "cwd_only_flows", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert run("worker", "--workflows", "flows:workflows").exit_code == 0
+    result = run("worker", "--workflows", "cwd_only_flows:workflows")
+    assert result.exit_code == 0, result.output
     assert sys.path[0] == str(tmp_path)
+    sys.modules.pop("cwd_only_flows", None)
 
 
 def test_dev_rejects_a_bad_registry_before_starting_anything() -> None:
