@@ -96,8 +96,8 @@ def wait_for_redis(
         except (RedisError, OSError) as exc:
             if time.monotonic() + delay >= deadline:
                 raise RedisUnreachableError(mask_url(url), describe(exc), timeout_ms) from exc
-            if delay == FIRST_RETRY_S:
-                log.info(
+            if delay == FIRST_RETRY_S:  # DEBUG: the failure itself is the one line at INFO
+                log.debug(
                     "waiting for Redis at %s (%s), up to %g s",
                     mask_url(url), describe(exc), timeout_ms / 1000,
                 )  # fmt: skip
