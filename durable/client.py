@@ -455,6 +455,19 @@ class Client:
             left_s = interval_s if limit_ms is None else limit_ms / 1000 - waited_s
             await asyncio.sleep(min(interval_s, left_s))
 
+    # -- counts --------------------------------------------------------------------------------
+
+    async def counts(self, workflow: str) -> dict[str, int]:
+        """How many instances of `workflow` are in each status (every status is a key), read
+        from the status indexes in one round trip."""
+        self._workflow(workflow)
+        statuses = list(Status)
+        async with _store_errors(), self.redis.pipeline(transaction=False) as pipe:
+            for status in statuses:
+                pipe.zcard(keys.status_index_key(self.settings.prefix, workflow, status))
+            sizes = await pipe.execute()
+        return {status.value: int(size) for status, size in zip(statuses, sizes, strict=True)}
+
 
 def _reopened_step(ref: Ref, inst: dict[str, str], raw: str) -> tuple[str, JSONDict]:
     """The errored last step's key and its record re-opened for one more attempt."""
