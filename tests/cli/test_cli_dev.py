@@ -117,11 +117,12 @@ def start_dev(tmp_path: Path, port: int, **env_changes: Any) -> tuple[subprocess
     return proc, out_path
 
 
-def test_durable_dev_on_a_private_redis_server(tmp_path: Path) -> None:
+def test_durable_dev_on_a_private_redis_server_logging_json(tmp_path: Path) -> None:
     binary = shutil.which("redis-server")
     assert binary is not None, "this test needs redis-server on the PATH"
     port = free_port()
-    proc, out_path = start_dev(tmp_path, port, PATH=str(Path(binary).parent))
+    path = str(Path(binary).parent)
+    proc, out_path = start_dev(tmp_path, port, PATH=path, DURABLE_LOG_FORMAT="json")
     try:
         eventually(lambda: "Try:" in out_path.read_text() or proc.poll() is not None, timeout=40)
         text = out_path.read_text()
@@ -135,6 +136,10 @@ def test_durable_dev_on_a_private_redis_server(tmp_path: Path) -> None:
     with pytest.raises(redis.ConnectionError):  # stopped with dev
         conn.ping()
     conn.close()
+    # dev, its worker and its API (uvicorn included) all wrote JSON lines.
+    entries = [json.loads(line) for line in out_path.read_text().splitlines()]
+    loggers = {entry["logger"] for entry in entries}
+    assert {"durable.dev", "durable.worker", "uvicorn.error"} <= loggers, loggers
 
 
 def test_durable_dev_runs_the_product_on_embedded_redis(tmp_path: Path) -> None:
@@ -148,6 +153,7 @@ def test_durable_dev_runs_the_product_on_embedded_redis(tmp_path: Path) -> None:
         assert "embedded fakeredis" in text
 
         created = durable("-b", base, "--json", "instances", "create", "-w", "cli-approval")
+        assert created.returncode == 0, created.stderr + out_path.read_text()
         iid = json.loads(created.stdout)["id"]
         sent = durable("-b", base, "instances", "send-event", "-w", "cli-approval", "-i", iid,
                        "-t", "approval", "--payload", '{"approved":true}')  # fmt: skip
