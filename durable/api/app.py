@@ -23,6 +23,7 @@ from durable.api.routes import build_routes
 from durable.api.types import Authorize, RegistryLike
 from durable.client import Client
 from durable.connectivity import OutageReporter
+from durable.dashboard import dashboard_middleware
 from durable.errors import ClientError, ConfigurationError, StoreUnavailableError
 from durable.settings import Settings
 from durable.workflow import Registry, as_registry, load_registry
@@ -49,7 +50,7 @@ def create_app(
     )
     app = Starlette(
         routes=routes,
-        middleware=[auth],
+        middleware=[dashboard_middleware(authorize), auth],  # /dashboard: own login, same token
         exception_handlers=reporting_outages(exception_handlers()),
         lifespan=lifespan,
     )
