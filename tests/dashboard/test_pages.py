@@ -107,6 +107,17 @@ def test_instance_page_shows_status_params_steps_events_and_logs(http: Dashboard
     assert 'data-terminal="true"' in page  # the page stops polling
 
 
+def test_a_step_waiting_to_retry_says_when(http: DashboardClient) -> None:
+    create(http, "order-approval", "o1")
+    run_until(http, "order-approval", "o1", "waiting")
+    approve(http, "o1", {"approved": True})
+    # no worker runs here: one tick fails the first charge attempt and leaves the retry due
+    run_until(http, "order-approval", "o1", "waiting")
+    page = text_of(http.get("/dashboard/order-approval/o1").text)
+    assert "charge waiting attempt 1 of 3" in page
+    assert "Next retry at" in page and "1 failed attempt" in page
+
+
 def test_actions_shown_follow_the_status(http: DashboardClient) -> None:
     create(http, "nightly-report", "r1")
     run_until(http, "nightly-report", "r1", "errored")
