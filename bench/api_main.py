@@ -1,4 +1,5 @@
-"""The benchmark's API process: uvicorn serving `api.create_app(...)` for the bench workflows."""
+"""The benchmark's API process: `durable api` as shipped (same uvicorn and logging set-up), serving
+the bench workflows."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import uvicorn
 
 from bench.workflows import workflows
+from durable import logs
 from durable.api.app import create_app
 from durable.settings import Settings
 
@@ -18,7 +20,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     app = create_app(Settings(redis_url=args.redis_url, prefix=args.prefix), workflows=workflows)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    logs.configure()  # the shipped default, as `durable api` sets it up
+    uvicorn.run(app, host="127.0.0.1", port=args.port, lifespan="on", log_config=None)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 from collections.abc import Coroutine
 from pathlib import Path
@@ -23,6 +22,7 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 
 from bench.workflows import workflows
+from durable import logs
 from durable.settings import Settings
 from durable.worker.claim import DurableWorker
 from durable.worker.settings import build
@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--stats", type=Path, default=None)
     parser.add_argument("--profile", type=Path, default=None, help="pyinstrument output stem")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logs.configure()  # the shipped default: INFO, text lines on stderr (both modes)
     count_round_trips()
     run(args)
     if args.stats is not None:
