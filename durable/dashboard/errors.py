@@ -46,6 +46,9 @@ async def on_client_error(request: Request, exc: Exception) -> Response:
     # no instance can have an id that is not valid: to a reader, that is a missing instance
     status_code = 404 if exc.code == "INVALID_INSTANCE_ID" else STATUS_BY_CODE.get(exc.code, 500)
     if status_code == 500:
+        logger.error(
+            "dashboard request failed: %s %s", request.method, request.url.path, exc_info=exc
+        )
         return await on_unexpected(request, exc)
     return refuse(request, status_code, exc.message, exc.code)
 
@@ -60,5 +63,5 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    logger.error("dashboard request failed: %s %s", request.method, request.url.path, exc_info=exc)
+    """The page for a bug; Starlette raises the exception on afterwards, into the server's log."""
     return refuse(request, 500, "The server could not show this page; its log says why.")

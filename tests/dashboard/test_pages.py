@@ -245,3 +245,15 @@ def test_store_down_is_a_503_page_without_traceback(settings: Settings) -> None:
         page = http.get("/dashboard")
     assert page.status_code == 503
     assert "<h1>Store unavailable</h1>" in page.text and "Traceback" not in page.text
+
+
+def test_a_bug_is_a_500_page_that_tells_nothing_inside(settings: Settings) -> None:
+    def broken_policy(request: object) -> bool:
+        raise RuntimeError("secret internals")
+
+    app = create_app(settings, workflows=workflows, authorize=broken_policy)
+    with DashboardClient(app, raise_server_exceptions=False) as http:
+        page = http.get("/dashboard")
+    assert page.status_code == 500
+    assert "<h1>Something went wrong</h1>" in page.text
+    assert "secret" not in page.text and "Traceback" not in page.text
