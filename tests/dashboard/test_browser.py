@@ -242,9 +242,8 @@ def test_phone_width_renders_without_horizontal_overflow(
             browser.get(root + path)
             assert browser.execute_script("return window.innerWidth") == PHONE[0]
             assert no_horizontal_overflow(browser), path
-        screenshot(browser, SHOTS / "phone-instance.png", height=1400)
-        browser.get(root + "/dashboard/order-approval")
-        screenshot(browser, SHOTS / "phone-instances.png")
+            name = path.strip("/").replace("/", "-")
+            screenshot(browser, SHOTS / f"phone-{name}.png", height=1400)
     finally:
         desktop(browser)
 
@@ -257,6 +256,7 @@ def test_errored_instance_shows_error_and_retry(
     retry = browser.find_element(By.CSS_SELECTOR, "form[data-action='retry-failed-step']")
     assert retry.is_displayed()
     assert not browser.find_element(By.CSS_SELECTOR, "form[data-action='pause']").is_displayed()
+    screenshot(browser, SHOTS / "instance-errored.png")
     retry.find_element(By.TAG_NAME, "button").click()
     wait_for(browser, lambda b: text(b, "#notice") == "Retrying the failed step.", "retried")
     # the step fails again for good: the live part shows a second failed attempt
