@@ -15,7 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from durable.settings import Settings
-from durable.store import SCRIPT_NAMES, script_source
+from durable.store import SCRIPTS, script_source
 
 SLOWLOG_MAX = 500_000
 # The benchmark's own traffic (gate, polls, this module), not the workers' work.
@@ -24,7 +24,7 @@ DRIVER_COMMANDS = frozenset({"blpop", "config", "info", "llen", "rpush", "slowlo
 
 def script_names(settings: Settings) -> dict[str, str]:
     """SHA1 -> script name, for the scripts as this deployment's settings render them."""
-    sources = {name: script_source(name, settings) for name in SCRIPT_NAMES}
+    sources = {name: script_source(name, settings) for name in SCRIPTS}
     return {hashlib.sha1(src.encode()).hexdigest(): name for name, src in sources.items()}
 
 

@@ -10,8 +10,8 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, NoReturn
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -33,9 +33,10 @@ from durable.errors import (
     WorkflowNotFoundError,
 )
 from durable.history import LogFilter, read_history
+from durable.replies import Conflict, NotErrored, NotFound, Recalled, Terminal
 from durable.runner import Engine
 from durable.settings import Settings
-from durable.store import Ref, Store, decode, pairs, ref_from_job_id
+from durable.store import IdempotentOp, Ref, Store, ref_from_job_id
 from durable.types import TERMINAL_STATUSES, JSONDict, Status, StepStatus, StepType
 from durable.workflow import (
     VERSION_MAX,
@@ -140,37 +141,35 @@ class Client:
         iid = keyed_id(wf.name, key) if instance_id is None and key is not None else instance_id
         ref, encoded = self._prepare(wf, iid, params)
         async with _store_errors():
-            res = await self.store.call("create", ref, encoded, key or "", wf.version or "")
-        inst = pairs(res[1])
+            made = await self.store.create(
+                ref, params=encoded, idempotency_key=key or "", version=wf.version or ""
+            )
         # a generated id is new: "exists" can only be our own create retried after a lost reply
-        created = bool(res[0]) or iid is None
-        return {"id": ref.instance_id, "details": records.details(inst)}, created
+        created = made.created or iid is None
+        return {"id": ref.instance_id, "details": records.details(made.instance)}, created
 
     async def create_batch(self, workflow: str, items: list[JSONDict]) -> list[JSONDict]:
         wf = self._workflow(workflow)
         if len(items) > BATCH_LIMIT:
             raise ValidationError(f"a batch holds at most {BATCH_LIMIT} instances")
         prepared = [self._prepare(wf, item.get("id"), item.get("params")) for item in items]
-        created: list[JSONDict] = []
-        async with _store_errors(), self.redis.pipeline(transaction=False) as pipe:
-            for ref, encoded in prepared:
-                await self.store.call_in(pipe, "create", ref, encoded, "", wf.version or "")
-            results = await pipe.execute()
-        for (ref, _), res in zip(prepared, results, strict=True):
-            if int(res[0]):
-                inst = pairs(decode(res[1]))
-                created.append({"id": ref.instance_id, "details": records.details(inst)})
-        return created
+        async with _store_errors():
+            results = await self.store.create_many(prepared, version=wf.version or "")
+        return [
+            {"id": ref.instance_id, "details": records.details(made.instance)}
+            for (ref, _), made in zip(prepared, results, strict=True)
+            if made.created
+        ]
 
     # -- read ----------------------------------------------------------------------------------
 
     async def _read(self, ref: Ref) -> tuple[dict[str, str], str]:
         """The instance fields and the raw record of its current step ('' when none)."""
         async with _store_errors():
-            res = await self.store.call("read", ref)
-        if not res:
+            snapshot = await self.store.read(ref)
+        if isinstance(snapshot, NotFound):
             raise InstanceNotFoundError(ref.workflow, ref.instance_id)
-        return pairs(res[0]), str(res[1])
+        return snapshot.instance, snapshot.current_step
 
     async def get(self, workflow: str, instance_id: str) -> JSONDict:
         ref = self._ref(workflow, instance_id)
@@ -316,48 +315,62 @@ class Client:
         body = validation.sized_json(payload, "event payload", self.settings.max_payload_bytes)
         head = records.dumps({"id": eid, "t": etype})[:-1]
         async with _store_errors():
-            res = await self.store.call("send_event", ref, head, body, eid)
-        self._raise_for(ref, res)
-        before = {"status": res[1], "run": res[2], "output": res[3], "error": res[4]}
-        return {"accepted": True, "status": records.details(before)}
-
-    def _raise_for(self, ref: Ref, res: list[Any]) -> None:
-        if res[0] == "notfound":
-            raise InstanceNotFoundError(ref.workflow, ref.instance_id)
-        if res[0] == "terminal":
-            raise InstanceTerminalError(ref.instance_id, res[1])
+            reply = await self.store.send_event(ref, head=head, payload=body, event_id=eid)
+        if isinstance(reply, NotFound | Terminal):
+            _missing(ref, reply)
+        return {"accepted": True, "status": records.details(reply.before)}
 
     async def _control(
-        self, script: str, workflow: str, instance_id: str, idempotency_key: str | None
+        self,
+        workflow: str,
+        instance_id: str,
+        idempotency_key: str | None,
+        act: Callable[[Ref, str, str], Awaitable[object]],
     ) -> None:
+        """Run `act(ref, request token, idempotency key or '')`; the token makes a retried
+        terminate or restart answer like the first call."""
         ref = self._ref(workflow, instance_id)
         key = validation.idempotency_key(idempotency_key) or ""
-        token = uuid.uuid4().hex  # makes a retried terminate/restart answer like the first
         async with _store_errors():
-            res = await self.store.call(script, ref, token, key, IDEMPOTENCY_TTL_MS)
-        self._raise_for(ref, res)
+            reply = await act(ref, uuid.uuid4().hex, key)
+        if isinstance(reply, NotFound | Terminal):
+            _missing(ref, reply)
 
     async def pause(
         self, workflow: str, instance_id: str, *, idempotency_key: str | None = None
     ) -> None:
-        await self._control("pause", workflow, instance_id, idempotency_key)
+        await self._control(
+            workflow, instance_id, idempotency_key, lambda ref, _token, _key: self.store.pause(ref)
+        )
 
     async def resume(
         self, workflow: str, instance_id: str, *, idempotency_key: str | None = None
     ) -> None:
-        await self._control("resume", workflow, instance_id, idempotency_key)
+        await self._control(
+            workflow, instance_id, idempotency_key, lambda ref, _token, _key: self.store.resume(ref)
+        )
 
     async def terminate(
         self, workflow: str, instance_id: str, *, idempotency_key: str | None = None
     ) -> None:
         """A call repeated with the same key within a day answers like the first one."""
-        await self._control("terminate", workflow, instance_id, idempotency_key)
+        await self._control(
+            workflow, instance_id, idempotency_key,
+            lambda ref, token, key: self.store.terminate(
+                ref, token=token, idempotency_key=key, answer_ttl_ms=IDEMPOTENCY_TTL_MS
+            ),
+        )  # fmt: skip
 
     async def restart(
         self, workflow: str, instance_id: str, *, idempotency_key: str | None = None
     ) -> None:
         """A call repeated with the same key within a day starts no second run."""
-        await self._control("restart", workflow, instance_id, idempotency_key)
+        await self._control(
+            workflow, instance_id, idempotency_key,
+            lambda ref, token, key: self.store.restart(
+                ref, token=token, idempotency_key=key, answer_ttl_ms=IDEMPOTENCY_TTL_MS
+            ),
+        )  # fmt: skip
 
     async def retry_failed_step(
         self,
@@ -385,23 +398,26 @@ class Client:
             step_key, reopened = _reopened_step(ref, inst, raw)
             expected, head = raw, records.encode_step(reopened)[:-1]
             answer.update(k=step_key, a=reopened.get("a", 1), m=reopened["m"])
-        args = (step_key, expected, head, delay_ms, key or "", IDEMPOTENCY_TTL_MS)
         async with _store_errors():
-            res = await self.store.call("retry_step", ref, *args, records.dumps(answer)[:-1])
-        self._raise_for(ref, res)
-        if res[0] == "again":
-            return _retry_answer(ref, json.loads(res[1]))
-        if res[0] == "not_errored":
-            raise InstanceNotErroredError(ref.instance_id, res[1])
-        if res[0] != "ok":
+            reply = await self.store.retry_step(
+                ref, key=step_key, expected=expected, head=head, delay_ms=delay_ms,
+                answer=records.dumps(answer)[:-1], idempotency_key=key or "",
+                answer_ttl_ms=IDEMPOTENCY_TTL_MS,
+            )  # fmt: skip
+        if isinstance(reply, NotFound):
+            _missing(ref, reply)
+        if isinstance(reply, Recalled):
+            return _retry_answer(ref, json.loads(reply.answer))
+        if isinstance(reply, NotErrored):
+            raise InstanceNotErroredError(ref.instance_id, reply.status)
+        if isinstance(reply, Conflict):
             raise FailedStepNotRetryableError("the instance changed meanwhile; try again")
-        return _retry_answer(ref, {**answer, "at": res[2]})
+        return _retry_answer(ref, {**answer, "at": reply.at_ms})
 
-    async def _recall(self, ref: Ref, op: str, key: str) -> JSONDict | None:
+    async def _recall(self, ref: Ref, op: IdempotentOp, key: str) -> JSONDict | None:
         """The answer remembered for an operation's idempotency key, if any."""
-        name = keys.idempotency_key(self.settings.prefix, ref.workflow, ref.instance_id, op, key)
         async with _store_errors():
-            raw = await self.redis.get(name)
+            raw = await self.store.remembered(ref, op, key)
         return None if raw is None else dict(json.loads(raw))
 
     # -- in-process runner ---------------------------------------------------------------------
@@ -467,6 +483,13 @@ class Client:
                 pipe.zcard(keys.status_index_key(self.settings.prefix, workflow, status))
             sizes = await pipe.execute()
         return {status.value: int(size) for status, size in zip(statuses, sizes, strict=True)}
+
+
+def _missing(ref: Ref, reply: NotFound | Terminal) -> NoReturn:
+    """A script found no such instance, or one that already ended."""
+    if isinstance(reply, Terminal):
+        raise InstanceTerminalError(ref.instance_id, reply.status)
+    raise InstanceNotFoundError(ref.workflow, ref.instance_id)
 
 
 def _reopened_step(ref: Ref, inst: dict[str, str], raw: str) -> tuple[str, JSONDict]:

@@ -16,7 +16,7 @@ import os
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, NoReturn
 
 from durable.calling import is_async, takes_context
 from durable.clock import Clock
@@ -34,6 +34,7 @@ from durable.errors import (
 )
 from durable.records import add_failed_attempt, clean_text, dumps, encode_step, iso, step_head
 from durable.replayed import step_error_record, step_failed
+from durable.replies import Exists, Fenced, LimitReached, Tag
 from durable.retries import Retries, as_retries
 from durable.sequence import NEW_STEP_ROUNDS, PATCH_ROUNDS, StepSequence
 from durable.settings import Settings
@@ -166,27 +167,29 @@ class Execution:
         self.logs, self.workflow_logs_pending = [], 0
         return "\n".join(lines), count
 
-    async def _write(self, script: str, *args: Any) -> list[Any]:
-        """Run a fenced step script; a refused fence or a full run raise here."""
-        res = await self.store.call(script, self.ref, self.fence, self.run, *args)
-        if res[0] == "fenced":
+    def _refused(self, reply: Fenced | LimitReached) -> NoReturn:
+        """A step write was refused: the lease is lost, or the run is full."""
+        if isinstance(reply, Fenced):
             self.lost = True
             raise LeaseLost()
-        if res[0] == "limit":
-            raise StepLimitError(self.settings.max_steps_per_run)
-        return res
+        raise StepLimitError(self.settings.max_steps_per_run)
 
-    async def save(self, key: str, record: str, mode: str = "commit") -> JSONDict | None:
+    async def save(
+        self, key: str, record: str, mode: Literal["start", "commit"] = "commit"
+    ) -> JSONDict | None:
         """Write a step record; returns the winning record if another write got there first."""
         lines, count = self._take_logs()
-        res = await self._write(
-            "save_step", key, record, mode, lines, count, self.settings.max_steps_per_run
-        )
-        if res[0] == "exists":
-            winner: JSONDict = json.loads(res[1])
+        saved = await self.store.save_step(
+            self.ref, fence=self.fence, run=self.run, key=key, record=record, mode=mode,
+            log_lines=lines, log_count=count, max_steps=self.settings.max_steps_per_run,
+        )  # fmt: skip
+        if isinstance(saved, Fenced | LimitReached):
+            self._refused(saved)
+        if isinstance(saved, Exists):
+            winner: JSONDict = json.loads(saved.record)
             self.recorded[key] = winner
             return winner
-        if int(res[1]):
+        if saved.pause_requested:
             self.pause_requested = True
         if mode == "commit":
             self.interruptions = 0
@@ -422,15 +425,18 @@ class Execution:
         rec.update(et=type, a=0, m=1)
         lines, count = self._take_logs()
         message = WaitForEventTimeoutError(key, type).message
-        res = await self._write(
-            "wait_event", key, type, rec["w"], step_head(rec), lines, count,
-            self.settings.max_steps_per_run, message,
+        resolved = await self.store.wait_event(
+            self.ref, fence=self.fence, run=self.run, key=key, event_type=type,
+            deadline_ms=rec["w"], head=step_head(rec), log_lines=lines, log_count=count,
+            max_steps=self.settings.max_steps_per_run, timeout_message=message,
         )  # fmt: skip
-        self.recorded[key] = json.loads(res[1])
-        if res[0] == "event":
+        if isinstance(resolved, Fenced | LimitReached):
+            self._refused(resolved)
+        self.recorded[key] = json.loads(resolved.record)
+        if resolved.outcome == Tag.EVENT:
             self._boundary()
             return _received(self.recorded[key]["r"])
-        if res[0] == "timeout":
+        if resolved.outcome == Tag.TIMEOUT:
             raise WaitForEventTimeoutError(key, type)
         self.suspend(rec["w"])
         raise AssertionError("unreachable")  # pragma: no cover

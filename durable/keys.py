@@ -1,89 +1,128 @@
-"""The Redis key schema, on one screen. No other module builds key strings.
+"""The Redis key schema, on one screen. No other module spells a key, Lua scripts included.
 
-Per instance (hash tag `{wf/id}` keeps an instance's keys in one cluster slot):
-  P:{wf/id}:i           hash   the instance record (status, run, lease, fence, output, ...)
-  P:{wf/id}:s:<run>     hash   step key -> step record (JSON)
-  P:{wf/id}:e:<run>     hash   event seq -> event record (JSON); seq is arrival order
-  P:{wf/id}:l:<run>     list   log records (JSON)
-  P:{wf/id}:eid         hash   client event id -> "run:seq" (dedupe across runs)
-  P:{wf/id}:k:<op>:<key> string the first answer of a control call made with an Idempotency-Key
-                               (op restart|terminate|retry-step; expires after a day)
+P is the deployment's prefix (DURABLE_PREFIX); wf/id is an instance's member (`tag`).
+Per instance (the hash tag `{wf/id}` keeps an instance's keys in one cluster slot):
+  P:{wf/id}:i               hash    the instance record (status, run, lease, fence, output, ...)
+  P:{wf/id}:s:<run>         hash    step key -> step record (JSON)
+  P:{wf/id}:e:<run>         hash    event seq -> event record (JSON); seq is arrival order
+  P:{wf/id}:l:<run>         list    log records (JSON)
+  P:{wf/id}:eid             hash    client event id -> "run:seq" (dedupe across runs)
+  P:{wf/id}:k:<op>:<key>    string  the first answer of a control call made with an
+                                    Idempotency-Key (op restart|terminate|retry-step; one day)
 Per workflow:
-  P:w:<wf>:all          zset   instance id scored by creation ms (listing, newest first)
-  P:w:<wf>:st:<status>  zset   instance id scored by creation ms, one per status
-  P:w:<wf>:v:<ver>:all  zset   the same two indexes for the instances created by one code
-  P:w:<wf>:v:<ver>:st:<status>  version of the workflow (`?version=` in listings)
-  P:w:<wf>:ver          hash   instance id -> version (so the reaper can clean those indexes)
+  P:w:<wf>:all              zset    instance id scored by creation ms (listing, newest first)
+  P:w:<wf>:st:<status>      zset    the same, one per status
+  P:w:<wf>:v:<ver>:all      zset    the same two, for the instances created by one code
+  P:w:<wf>:v:<ver>:st:<status>      version of the workflow (`?version=` in listings)
+  P:w:<wf>:ver              hash    instance id -> version (so the reaper can clean those)
 Global:
-  P:leases              zset   "wf/id" scored by lease expiry ms (crash recovery)
-  P:expiry              zset   "wf/id" scored by retention deadline (index clean-up)
-  P:queue               zset   the arq queue; arq job ids are "P:job:wf/id:<n>"
-  arq:job:<job id>      string the arq job (JSON), written in arq's own format
+  P:leases                  zset    member scored by lease expiry ms (crash recovery)
+  P:expiry                  zset    member scored by retention deadline (index clean-up)
+  P:queue                   zset    the arq queue: job ids ("P:job:wf/id:<n>") by due ms
+  P:queue:health-check      string  arq's worker health line
+arq's own, per job id:
+  arq:job:<job id>          string  the arq job (JSON), written by the scripts in arq's format
+  arq:in-progress:<job id>  string  a worker's claim (worker/claim.py)
+  arq:retry:<job id>        string  arq's try counter
+
+Scripts get per-instance keys as KEYS (durable/store.py) and everything else from
+`lua_bindings`, baked in when they are registered.
 """
 
 from __future__ import annotations
 
-ARQ_JOB_PREFIX = "arq:job:"
-ARQ_IN_PROGRESS_PREFIX = "arq:in-progress:"
-ARQ_RETRY_PREFIX = "arq:retry:"
+import functools
+import inspect
+import re
+from collections.abc import Callable
+
+from arq.constants import (
+    health_check_key_suffix,
+    in_progress_key_prefix,
+    job_key_prefix,
+    retry_key_prefix,
+)
+
 ADVANCE_FUNCTION = "durable_advance"
+TAG_SEPARATOR = "/"
 
 
 def tag(workflow: str, instance_id: str) -> str:
-    return f"{workflow}/{instance_id}"
+    """An instance's member in the lease and expiry sets, and its hash tag."""
+    return f"{workflow}{TAG_SEPARATOR}{instance_id}"
 
 
-def instance_base(prefix: str, workflow: str, instance_id: str) -> str:
-    """Common stem of every per-instance key; Lua scripts append ':i', ':s:<run>', ..."""
+def split_tag(member: str) -> tuple[str, str]:
+    workflow, _, instance_id = member.partition(TAG_SEPARATOR)
+    return workflow, instance_id
+
+
+# -- per instance ------------------------------------------------------------------------------
+
+
+def _instance_base(prefix: str, workflow: str, instance_id: str) -> str:
     return f"{prefix}:{{{tag(workflow, instance_id)}}}"
 
 
 def instance_key(prefix: str, workflow: str, instance_id: str) -> str:
-    return instance_base(prefix, workflow, instance_id) + ":i"
+    return _instance_base(prefix, workflow, instance_id) + ":i"
+
+
+def steps_stem(prefix: str, workflow: str, instance_id: str) -> str:
+    """Scripts append the run number to this stem (and the two stems below)."""
+    return _instance_base(prefix, workflow, instance_id) + ":s:"
+
+
+def events_stem(prefix: str, workflow: str, instance_id: str) -> str:
+    return _instance_base(prefix, workflow, instance_id) + ":e:"
+
+
+def logs_stem(prefix: str, workflow: str, instance_id: str) -> str:
+    return _instance_base(prefix, workflow, instance_id) + ":l:"
 
 
 def steps_key(prefix: str, workflow: str, instance_id: str, run: int) -> str:
-    return f"{instance_base(prefix, workflow, instance_id)}:s:{run}"
+    return f"{steps_stem(prefix, workflow, instance_id)}{run}"
 
 
 def events_key(prefix: str, workflow: str, instance_id: str, run: int) -> str:
-    return f"{instance_base(prefix, workflow, instance_id)}:e:{run}"
+    return f"{events_stem(prefix, workflow, instance_id)}{run}"
 
 
 def logs_key(prefix: str, workflow: str, instance_id: str, run: int) -> str:
-    return f"{instance_base(prefix, workflow, instance_id)}:l:{run}"
+    return f"{logs_stem(prefix, workflow, instance_id)}{run}"
 
 
 def event_ids_key(prefix: str, workflow: str, instance_id: str) -> str:
-    return instance_base(prefix, workflow, instance_id) + ":eid"
+    return _instance_base(prefix, workflow, instance_id) + ":eid"
 
 
 def idempotency_key(prefix: str, workflow: str, instance_id: str, op: str, key: str) -> str:
-    """Scripts build the same name (_lib.lua idem_key); the client reads it before a retry."""
-    return f"{instance_base(prefix, workflow, instance_id)}:k:{op}:{key}"
+    return f"{_instance_base(prefix, workflow, instance_id)}:k:{op}:{key}"
+
+
+# -- per workflow ------------------------------------------------------------------------------
+
+
+def _workflow_base(prefix: str, workflow: str, version: str | None) -> str:
+    base = f"{prefix}:w:{workflow}:"
+    return base if version is None else f"{base}v:{version}:"
 
 
 def workflow_index_key(prefix: str, workflow: str, version: str | None = None) -> str:
     """All instances of a workflow, or those created by one code version of it."""
-    return f"{version_stem(prefix, workflow, version)}all"
+    return _workflow_base(prefix, workflow, version) + "all"
 
 
 def status_index_key(prefix: str, workflow: str, status: str, version: str | None = None) -> str:
-    return f"{version_stem(prefix, workflow, version)}st:{status}"
-
-
-def version_stem(prefix: str, workflow: str, version: str | None) -> str:
-    """Scripts build the per-version stem the same way (_lib.lua version_stem)."""
-    return f"{prefix}:w:{workflow}:" if version is None else f"{prefix}:w:{workflow}:v:{version}:"
+    return f"{_workflow_base(prefix, workflow, version)}st:{status}"
 
 
 def versions_key(prefix: str, workflow: str) -> str:
     return f"{prefix}:w:{workflow}:ver"
 
 
-def status_index_stem(prefix: str, workflow: str) -> str:
-    """Scripts append the status name to this stem."""
-    return f"{prefix}:w:{workflow}:st:"
+# -- global, and arq's ---------------------------------------------------------------------------
 
 
 def leases_key(prefix: str) -> str:
@@ -98,11 +137,127 @@ def queue_key(prefix: str) -> str:
     return f"{prefix}:queue"
 
 
-def job_id_stem(prefix: str, workflow: str, instance_id: str) -> str:
-    """Scripts append a per-instance counter; arq dedupes jobs by id."""
-    return f"{prefix}:job:{tag(workflow, instance_id)}:"
+def health_check_key(prefix: str) -> str:
+    return queue_key(prefix) + health_check_key_suffix
 
 
-def split_tag(member: str) -> tuple[str, str]:
-    workflow, _, instance_id = member.partition("/")
-    return workflow, instance_id
+def job_id(prefix: str, workflow: str, instance_id: str, n: int | str) -> str:
+    """The n-th arq job of an instance; arq dedupes jobs by id."""
+    return f"{prefix}:job:{tag(workflow, instance_id)}:{n}"
+
+
+def parse_job_id(prefix: str, value: str) -> tuple[str, str] | None:
+    """Inverse of job_id: (workflow, instance id), or None for another deployment's job."""
+    match = _job_id_pattern(prefix).fullmatch(value)
+    if match is None:
+        return None
+    workflow, instance_id = split_tag(f"{match[1]}{TAG_SEPARATOR}{match[2]}")
+    return (workflow, instance_id) if workflow and instance_id else None
+
+
+@functools.lru_cache(maxsize=16)
+def _job_id_pattern(prefix: str) -> re.Pattern[str]:
+    return _pattern(lambda wf, iid, n: job_id(prefix, wf, iid, n))
+
+
+def arq_job_key(job: str) -> str:
+    return job_key_prefix + job
+
+
+def arq_in_progress_key(job: str) -> str:
+    return in_progress_key_prefix + job
+
+
+def arq_retry_key(job: str) -> str:
+    return retry_key_prefix + job
+
+
+# -- for the Lua scripts and for tests -----------------------------------------------------------
+
+
+def lua_bindings(prefix: str) -> dict[str, str | tuple[str, ...]]:
+    """The schema as the Lua scripts see it (durable/store.py bakes it into each script): fixed
+    keys as strings; each parametrised key as the pieces around its parameters, which the
+    scripts' `fill(pieces, ...)` joins with values given in the order of the names here.
+    Per-instance keys come as KEYS instead; the reaper builds the instance hash from here."""
+    p = prefix
+    templates: dict[str, Callable[..., str]] = {
+        "instance": lambda wf, iid: instance_key(p, wf, iid),
+        "workflow_index": lambda wf: workflow_index_key(p, wf),
+        "status_index": lambda wf, status: status_index_key(p, wf, status),
+        "version_index": lambda wf, version: workflow_index_key(p, wf, version),
+        "version_status_index": lambda wf, version, status: status_index_key(
+            p, wf, status, version
+        ),
+        "versions": lambda wf: versions_key(p, wf),
+        "job_id": lambda wf, iid, n: job_id(p, wf, iid, n),
+        "arq_job": arq_job_key,
+        "arq_in_progress": arq_in_progress_key,
+        "arq_retry": arq_retry_key,
+    }
+    fixed: dict[str, str | tuple[str, ...]] = {
+        "queue": queue_key(p),
+        "leases": leases_key(p),
+        "expiry": expiry_key(p),
+        "member_separator": TAG_SEPARATOR,
+    }
+    return fixed | {name: pieces(build) for name, build in templates.items()}
+
+
+def describe(prefix: str, key: str) -> str | None:
+    """The kind of a key of this deployment ('instance', 'steps', 'arq_job', ...), or None."""
+    for kind, build in kinds(prefix).items():
+        if _pattern(build).fullmatch(key):
+            return kind
+    return None
+
+
+def kinds(prefix: str) -> dict[str, Callable[..., str]]:
+    """Every kind of key as a function of its parameters (the more specific first)."""
+    p = prefix
+    return {
+        "instance": lambda wf, iid: instance_key(p, wf, iid),
+        "steps": lambda wf, iid, run: steps_key(p, wf, iid, run),
+        "events": lambda wf, iid, run: events_key(p, wf, iid, run),
+        "logs": lambda wf, iid, run: logs_key(p, wf, iid, run),
+        "event_ids": lambda wf, iid: event_ids_key(p, wf, iid),
+        "idempotency": lambda wf, iid, op, key: idempotency_key(p, wf, iid, op, key),
+        "version_index": lambda wf, version: workflow_index_key(p, wf, version),
+        "version_status_index": lambda wf, version, status: status_index_key(
+            p, wf, status, version
+        ),
+        "workflow_index": lambda wf: workflow_index_key(p, wf),
+        "status_index": lambda wf, status: status_index_key(p, wf, status),
+        "versions": lambda wf: versions_key(p, wf),
+        "leases": lambda: leases_key(p),
+        "expiry": lambda: expiry_key(p),
+        "queue": lambda: queue_key(p),
+        "health_check": lambda: health_check_key(p),
+        "arq_job": lambda wf, iid, n: arq_job_key(job_id(p, wf, iid, n)),
+        "arq_in_progress": lambda wf, iid, n: arq_in_progress_key(job_id(p, wf, iid, n)),
+        "arq_retry": lambda wf, iid, n: arq_retry_key(job_id(p, wf, iid, n)),
+    }
+
+
+def pieces(build: Callable[..., str]) -> tuple[str, ...]:
+    """The text around each parameter of a key function, found by calling it with markers."""
+    names = list(inspect.signature(build).parameters)
+    markers = [f"\x00{i}\x00" for i in range(len(names))]
+    rest, out = build(*markers), []
+    for marker in markers:
+        before, found, rest = rest.partition(marker)
+        if not found:
+            raise ValueError(f"a key function uses its parameters out of order: {names}")
+        out.append(before)
+    return (*out, rest)
+
+
+_NUMERIC = frozenset({"run", "n"})
+
+
+def _pattern(build: Callable[..., str]) -> re.Pattern[str]:
+    """A regular expression for the keys `build` makes; numeric parameters match digits only."""
+    holes = [r"(\d+)" if n in _NUMERIC else "(.+?)" for n in inspect.signature(build).parameters]
+    parts = [re.escape(part) for part in pieces(build)]
+    tail = "".join(hole + part for hole, part in zip(holes, parts[1:], strict=True))
+    return re.compile(parts[0] + tail)

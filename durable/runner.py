@@ -7,7 +7,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from redis.exceptions import RedisError
 
@@ -17,8 +17,9 @@ from durable.errors import StepResultError, SuspendExecution
 from durable.logs import bound
 from durable.records import dumps
 from durable.replayed import error_record
+from durable.replies import Acquired, Early, Fenced, Tag
 from durable.step import Step
-from durable.store import Ref, Store, pairs
+from durable.store import Ref, Store
 from durable.workflow import Registry, Workflow, WorkflowEvent
 
 log = logging.getLogger("durable.runner")
@@ -56,16 +57,16 @@ class Engine:
         runs = 0
         while runs < INLINE_RERUNS:
             ttl = self.store.settings.lease_ttl_ms
-            res = await self.store.call("acquire", ref, job_id, self.owner, ttl)
-            if res[0] == "early" and int(res[2]) - int(res[3]) <= EARLY_WAIT_MS:
-                await asyncio.sleep((int(res[2]) - int(res[3])) / 1000)
-                job_id = str(res[1])
+            got = await self.store.acquire(ref, job_id=job_id, owner=self.owner, ttl_ms=ttl)
+            if isinstance(got, Early) and got.due_ms - got.now_ms <= EARLY_WAIT_MS:
+                await asyncio.sleep((got.due_ms - got.now_ms) / 1000)
+                job_id = got.job_id
                 continue
-            if res[0] != "ok":
+            if not isinstance(got, Acquired):
                 return runs
-            self.clock.sync(int(res[2]))
+            self.clock.sync(got.now_ms)
             execution = Execution(
-                self.store, self.clock, ref, str(res[1]), pairs(res[3]), pairs(res[4]), max_steps
+                self.store, self.clock, ref, got.fence, got.instance, got.steps, max_steps
             )
             runs += 1
             with bound(workflow=ref.workflow, instance=ref.instance_id, run=execution.run):
@@ -134,17 +135,39 @@ class Engine:
                 )
         lines, count = execution._take_logs()
         if outcome.kind == "complete":
-            await self.store.call("finish", ref, fence, run, "complete", encoded, lines, count)
+            if not await self._finish(execution, "complete", encoded, lines, count):
+                return None
             log.info("instance %s/%s complete", ref.workflow, ref.instance_id)
             return None
         if outcome.kind == "error":
             error = dumps(error_record(outcome.value))
-            await self.store.call("finish", ref, fence, run, "errored", error, lines, count)
+            if not await self._finish(execution, "errored", error, lines, count):
+                return None
             log.info("instance %s/%s errored: %r", ref.workflow, ref.instance_id, outcome.value)
             return None
         due = min(execution.dues, default=self.clock.now_ms())
-        res = await self.store.call("release", ref, fence, run, due, lines, count, "suspend")
-        return str(res[1]) if res[0] == "queued" else None
+        released = await self.store.release(
+            ref, fence=fence, run=run, due_ms=due, log_lines=lines, log_count=count,
+            mode="suspend",
+        )  # fmt: skip
+        if isinstance(released, Fenced):
+            _lost(execution)
+            return None
+        return released.job_id if released.status == Tag.QUEUED else None
+
+    async def _finish(
+        self, execution: Execution, outcome: Literal["complete", "errored"], value: str,
+        lines: str, count: int,
+    ) -> bool:  # fmt: skip
+        """Record how the run ended; False when its lease was lost first."""
+        done = await self.store.finish(
+            execution.ref, fence=execution.fence, run=execution.run, outcome=outcome,
+            value=value, log_lines=lines, log_count=count,
+        )  # fmt: skip
+        if isinstance(done, Fenced):
+            _lost(execution)
+            return False
+        return True
 
     async def _handover(self, execution: Execution) -> None:
         """Shutdown while running: give the instance back so another worker takes it now."""
@@ -154,24 +177,35 @@ class Engine:
         ref = execution.ref
         with contextlib.suppress(RedisError, OSError):
             now = self.clock.now_ms()
-            await self.store.call(
-                "release", ref, execution.fence, execution.run, now, lines, count, "handover"
-            )
+            released = await self.store.release(
+                ref, fence=execution.fence, run=execution.run, due_ms=now, log_lines=lines,
+                log_count=count, mode="handover",
+            )  # fmt: skip
+            if isinstance(released, Fenced):
+                _lost(execution)
 
     async def _renew(self, execution: Execution, main: asyncio.Future[Any]) -> None:
         ttl = self.store.settings.lease_ttl_ms
         while True:
             await asyncio.sleep(ttl / 3000)
             try:
-                res = await self.store.call("renew", execution.ref, execution.fence, ttl)
+                renewed = await self.store.renew(execution.ref, fence=execution.fence, ttl_ms=ttl)
             except (RedisError, OSError) as exc:
                 log.warning("lease renewal failed, retrying: %s", exc)
                 continue
-            if res[0] == "fenced":
+            if isinstance(renewed, Fenced):
                 execution.lost = True
                 main.cancel()
                 for task in list(execution.active):
                     task.cancel()
                 return
-            if int(res[1]):
+            if renewed.pause_requested:
                 execution.pause_requested = True
+
+
+def _lost(execution: Execution) -> None:
+    """A finish or release was refused: the lease went to someone else first (a restart, a
+    termination, or recovery after this worker looked dead), and its new holder carries on."""
+    execution.lost = True
+    ref = execution.ref
+    log.debug("lease of %s/%s lost before its run was recorded", ref.workflow, ref.instance_id)

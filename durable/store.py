@@ -1,37 +1,116 @@
-"""Redis access: every state transition is one Lua script from durable/lua/.
+"""Redis access: every state transition is one Lua script from durable/lua/, run by one typed
+method here.
 
-The store knows keys and script arguments; it does not interpret records (durable.records does).
+The store owns the boundary to the scripts: which keys (from durable.keys) and which arguments
+each script takes, by name (`SCRIPTS`, the same names as the script's header), and the decoding
+of its reply (durable.replies). It does not interpret records (durable.records does).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from durable import keys
+from durable import keys, replies
+from durable.replies import (
+    Acquired,
+    Conflict,
+    Controlled,
+    Created,
+    Early,
+    EventStored,
+    Exists,
+    Fenced,
+    Finished,
+    LimitReached,
+    NotErrored,
+    NotFound,
+    Reaped,
+    Recalled,
+    Refused,
+    Released,
+    Renewed,
+    Reopened,
+    Restarted,
+    Saved,
+    Snapshot,
+    Terminal,
+    WaitResolved,
+)
 from durable.settings import Settings
 
-SCRIPT_NAMES = (
-    "create",
-    "acquire",
-    "renew",
-    "save_step",
-    "wait_event",
-    "release",
-    "finish",
-    "reap",
-    "pause",
-    "resume",
-    "terminate",
-    "restart",
-    "retry_step",
-    "send_event",
-    "read",
-)
+# The per-instance keys a script can take as KEYS, by the name its body uses.
+INSTANCE_KEYS: dict[str, Callable[[str, str, str], str]] = {
+    "ikey": keys.instance_key,
+    "steps_stem": keys.steps_stem,
+    "events_stem": keys.events_stem,
+    "logs_stem": keys.logs_stem,
+    "eids_key": keys.event_ids_key,
+}
+# ... and the one per-call key: the idempotency answer of a control call ('' for none).
+KEY_NAMES = (*INSTANCE_KEYS, "answer_key")
+
+# Control calls that remember their answer to an Idempotency-Key (keys.idempotency_key).
+IdempotentOp = Literal["restart", "terminate", "retry-step"]
+
+
+@dataclass(frozen=True)
+class Script:
+    """A script's KEYS and ARGV, by name; its .lua header lists the same names in order."""
+
+    keys: tuple[str, ...]
+    argv: tuple[str, ...] = ()
+    instance: bool = True  # ARGV starts with the workflow and the instance id (wf, iid)
+
+    def prologue(self) -> str:
+        """Lua that binds KEYS and ARGV to the names the script's body uses."""
+        given = [f"KEYS[{self.keys.index(n) + 1}]" if n in self.keys else "nil" for n in KEY_NAMES]
+        lines = [f"local {', '.join(KEY_NAMES)} = {', '.join(given)}"]
+        lines.append("local wf, iid = ARGV[1], ARGV[2]" if self.instance else "local wf, iid")
+        first = 3 if self.instance else 1
+        if self.argv:
+            values = ", ".join(f"ARGV[{first + i}]" for i in range(len(self.argv)))
+            lines.append(f"local {', '.join(self.argv)} = {values}")
+        return "\n".join(lines)
+
+
+_EVERY = tuple(INSTANCE_KEYS)  # scripts that expire or persist all of an instance's keys
+_LOGGED = ("log_lines", "log_count")
+
+SCRIPTS: dict[str, Script] = {
+    "create": Script(("ikey",), ("params", "idempotency_key", "version")),
+    "acquire": Script(("ikey", "steps_stem"), ("job_id", "owner", "ttl_ms")),
+    "renew": Script(("ikey",), ("fence", "ttl_ms")),
+    "save_step": Script(
+        ("ikey", "steps_stem", "logs_stem"),
+        ("fence", "run", "key", "record", "mode", *_LOGGED, "max_steps"),
+    ),
+    "wait_event": Script(
+        ("ikey", "steps_stem", "events_stem", "logs_stem"),
+        (
+            *("fence", "run", "key", "event_type", "deadline_ms", "head"),
+            *(*_LOGGED, "max_steps", "timeout_message"),
+        ),
+    ),
+    "release": Script(("ikey", "logs_stem"), ("fence", "run", "due_ms", *_LOGGED, "mode")),
+    "finish": Script(_EVERY, ("fence", "run", "outcome", "value", *_LOGGED)),
+    "reap": Script((), ("limit",), instance=False),
+    "pause": Script(("ikey",)),
+    "resume": Script(("ikey",)),
+    "terminate": Script((*_EVERY, "answer_key"), ("token", "answer_ttl_ms")),
+    "restart": Script((*_EVERY, "answer_key"), ("token", "answer_ttl_ms")),
+    "retry_step": Script(
+        (*_EVERY, "answer_key"),
+        ("key", "expected", "head", "delay_ms", "answer_ttl_ms", "answer"),
+    ),
+    "send_event": Script(("ikey", "events_stem", "eids_key"), ("head", "payload", "event_id")),
+    "read": Script(("ikey", "steps_stem")),
+}
 
 
 def _source(name: str) -> str:
@@ -39,73 +118,32 @@ def _source(name: str) -> str:
 
 
 def script_source(name: str, settings: Settings) -> str:
-    """One script: the shared preamble, with this deployment's constants, then its body."""
-    constants = {
-        "__PREFIX__": settings.prefix,
-        "__FUNCTION__": keys.ADVANCE_FUNCTION,
-        "__JOB_TTL__": str(settings.job_timeout_ms),
-        "__RETENTION__": str(settings.retention_ms),
-        "__LEASE_TTL__": str(settings.lease_ttl_ms),
-    }
-    preamble = _source("_lib")
-    for placeholder, value in constants.items():
-        preamble = preamble.replace(placeholder, value)
-    return preamble + "\n" + _source(name)
+    """One script: the key schema and settings of this deployment and the script's arguments
+    as Lua locals, then the shared preamble (_lib.lua), then its body."""
+    constants = "\n".join(
+        [
+            f"local K = {_lua(keys.lua_bindings(settings.prefix))}",
+            f"local fname = {_lua(keys.ADVANCE_FUNCTION)}",
+            f"local job_ttl_ms = {int(settings.job_timeout_ms)}",
+            f"local retention_ms = {int(settings.retention_ms)}",
+            f"local lease_ttl_ms = {int(settings.lease_ttl_ms)}",
+        ]
+    )
+    return "\n".join([constants, SCRIPTS[name].prologue(), _source("_lib"), _source(name)])
 
 
-def pairs(flat: list[Any]) -> dict[str, str]:
-    """HGETALL-style flat list -> dict of str."""
-    it = iter(flat)
-    return {_s(k): _s(v) for k, v in zip(it, it, strict=True)}
+def _lua(value: str | tuple[str, ...] | dict[str, str | tuple[str, ...]]) -> str:
+    """A Lua literal: a string, a list of strings, or a table of those by identifier."""
+    if isinstance(value, str):
+        return "'" + "".join(_lua_char(b) for b in value.encode()) + "'"
+    if isinstance(value, tuple):
+        return "{" + ", ".join(_lua(v) for v in value) + "}"
+    return "{" + ", ".join(f"{k} = {_lua(v)}" for k, v in value.items()) + "}"
 
 
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-@dataclass(frozen=True)
-class Ref:
-    workflow: str
-    instance_id: str
-
-
-class Store:
-    def __init__(self, redis: Redis, settings: Settings) -> None:
-        self.redis = redis
-        self.settings = settings
-        self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(script_source(name, settings)) for name in SCRIPT_NAMES
-        }
-
-    async def call(self, script: str, ref: Ref, *args: Any) -> list[Any]:
-        """Run an instance script with the shared KEYS/ARGV preamble, then `args`."""
-        keys_, argv = self._arguments(ref, args)
-        result = await self._scripts[script](keys=keys_, args=argv)
-        return list(decode(result))
-
-    async def call_in(self, pipe: Any, script: str, ref: Ref, *args: Any) -> None:
-        """Queue a script call on a pipeline; its reply comes from pipe.execute()."""
-        keys_, argv = self._arguments(ref, args)
-        await self._scripts[script](keys=keys_, args=argv, client=pipe)
-
-    def _arguments(self, ref: Ref, args: tuple[Any, ...]) -> tuple[list[str], list[Any]]:
-        key = keys.instance_key(self.settings.prefix, ref.workflow, ref.instance_id)
-        return [key], [ref.workflow, ref.instance_id, *args]
-
-    async def reap(self, limit: int = 100) -> tuple[int, int]:
-        placeholder = Ref("-", "-")
-        recovered, expired = await self.call("reap", placeholder, limit)
-        return int(recovered), int(expired)
-
-    async def due_jobs(self, now_ms: int, limit: int) -> list[str]:
-        raw = await self.redis.zrangebyscore(
-            keys.queue_key(self.settings.prefix), "-inf", now_ms, start=0, num=limit
-        )
-        return [_s(j) for j in raw]
-
-    async def redis_time_ms(self) -> int:
-        seconds, micros = await self.redis.time()
-        return int(seconds) * 1000 + int(micros) // 1000
+def _lua_char(byte: int) -> str:
+    char = chr(byte)
+    return char if 32 <= byte < 127 and char not in "'\\" else f"\\{byte:03d}"
 
 
 def decode(value: Any) -> Any:
@@ -116,13 +154,233 @@ def decode(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Ref:
+    workflow: str
+    instance_id: str
+
+
 def ref_from_job_id(prefix: str, job_id: str) -> Ref | None:
-    """Inverse of keys.job_id_stem: 'P:job:wf/id:n' -> Ref(wf, id)."""
-    stem = f"{prefix}:job:"
-    if not job_id.startswith(stem):
-        return None
-    body, _, counter = job_id[len(stem) :].rpartition(":")
-    if not counter.isdigit():
-        return None
-    wf, iid = keys.split_tag(body)
-    return Ref(wf, iid) if wf and iid else None
+    """The instance an arq job of this deployment advances ('P:job:wf/id:n' -> Ref(wf, id))."""
+    parsed = keys.parse_job_id(prefix, job_id)
+    return None if parsed is None else Ref(*parsed)
+
+
+class Store:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self._scripts: dict[str, AsyncScript] = {
+            name: redis.register_script(script_source(name, settings)) for name in SCRIPTS
+        }
+
+    # -- the boundary --------------------------------------------------------------------------
+
+    def _arguments(
+        self, name: str, ref: Ref | None, argv: dict[str, Any], answer_key: str = ""
+    ) -> tuple[list[str], list[Any]]:
+        script = SCRIPTS[name]
+        if set(argv) != set(script.argv):
+            raise TypeError(f"the {name} script takes {script.argv}, not {tuple(argv)}")
+        head: list[Any] = []
+        keys_: list[str] = []
+        if ref is not None:
+            wf, iid, p = ref.workflow, ref.instance_id, self.settings.prefix
+            keys_ = [
+                answer_key if n == "answer_key" else INSTANCE_KEYS[n](p, wf, iid)
+                for n in script.keys
+            ]
+            head = [wf, iid]
+        return keys_, [*head, *(argv[n] for n in script.argv)]
+
+    async def _run(
+        self, name: str, ref: Ref | None, answer_key: str = "", **argv: Any
+    ) -> list[Any]:
+        keys_, args = self._arguments(name, ref, argv, answer_key)
+        return list(decode(await self._scripts[name](keys=keys_, args=args)))
+
+    def _answer_key(self, ref: Ref, op: IdempotentOp, key: str) -> str:
+        if not key:
+            return ""
+        return keys.idempotency_key(self.settings.prefix, ref.workflow, ref.instance_id, op, key)
+
+    # -- creating and reading ------------------------------------------------------------------
+
+    async def create(
+        self, ref: Ref, *, params: str, idempotency_key: str = "", version: str = ""
+    ) -> Created:
+        reply = await self._run(
+            "create", ref, params=params, idempotency_key=idempotency_key, version=version
+        )
+        return replies.create(reply)
+
+    async def create_many(
+        self, items: Iterable[tuple[Ref, str]], *, version: str = ""
+    ) -> list[Created]:
+        """One pipelined create per (ref, params): one round trip for all."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for ref, params in items:
+                argv = {"params": params, "idempotency_key": "", "version": version}
+                keys_, args = self._arguments("create", ref, argv)
+                await self._scripts["create"](keys=keys_, args=args, client=pipe)
+            results = await pipe.execute()
+        return [replies.create(list(decode(result))) for result in results]
+
+    async def read(self, ref: Ref) -> Snapshot | NotFound:
+        return replies.read(await self._run("read", ref))
+
+    async def remembered(self, ref: Ref, op: IdempotentOp, key: str) -> str | None:
+        """The answer a control call made with this Idempotency-Key stored, if any."""
+        raw = await self.redis.get(self._answer_key(ref, op, key))
+        return None if raw is None else decode(raw)
+
+    async def due_jobs(self, now_ms: int, limit: int) -> list[str]:
+        raw = await self.redis.zrangebyscore(
+            keys.queue_key(self.settings.prefix), "-inf", now_ms, start=0, num=limit
+        )
+        return [decode(j) for j in raw]
+
+    async def redis_time_ms(self) -> int:
+        seconds, micros = await self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    # -- a worker's execution ------------------------------------------------------------------
+
+    async def acquire(
+        self, ref: Ref, *, job_id: str, owner: str, ttl_ms: int
+    ) -> Acquired | Early | Refused:
+        reply = await self._run("acquire", ref, job_id=job_id, owner=owner, ttl_ms=ttl_ms)
+        return replies.acquire(reply)
+
+    async def renew(self, ref: Ref, *, fence: str, ttl_ms: int) -> Renewed | Fenced:
+        return replies.renew(await self._run("renew", ref, fence=fence, ttl_ms=ttl_ms))
+
+    async def save_step(
+        self,
+        ref: Ref,
+        *,
+        fence: str,
+        run: int,
+        key: str,
+        record: str,
+        mode: Literal["start", "commit"],
+        log_lines: str,
+        log_count: int,
+        max_steps: int,
+    ) -> Saved | Exists | Fenced | LimitReached:
+        reply = await self._run(
+            "save_step", ref, fence=fence, run=run, key=key, record=record, mode=mode,
+            log_lines=log_lines, log_count=log_count, max_steps=max_steps,
+        )  # fmt: skip
+        return replies.save_step(reply)
+
+    async def wait_event(
+        self,
+        ref: Ref,
+        *,
+        fence: str,
+        run: int,
+        key: str,
+        event_type: str,
+        deadline_ms: int,
+        head: str,
+        log_lines: str,
+        log_count: int,
+        max_steps: int,
+        timeout_message: str,
+    ) -> WaitResolved | Fenced | LimitReached:
+        reply = await self._run(
+            "wait_event", ref, fence=fence, run=run, key=key, event_type=event_type,
+            deadline_ms=deadline_ms, head=head, log_lines=log_lines, log_count=log_count,
+            max_steps=max_steps, timeout_message=timeout_message,
+        )  # fmt: skip
+        return replies.wait_event(reply)
+
+    async def release(
+        self,
+        ref: Ref,
+        *,
+        fence: str,
+        run: int,
+        due_ms: int,
+        log_lines: str,
+        log_count: int,
+        mode: Literal["suspend", "handover"],
+    ) -> Released | Fenced:
+        reply = await self._run(
+            "release", ref, fence=fence, run=run, due_ms=due_ms, log_lines=log_lines,
+            log_count=log_count, mode=mode,
+        )  # fmt: skip
+        return replies.release(reply)
+
+    async def finish(
+        self,
+        ref: Ref,
+        *,
+        fence: str,
+        run: int,
+        outcome: Literal["complete", "errored"],
+        value: str,
+        log_lines: str,
+        log_count: int,
+    ) -> Finished | Fenced:
+        reply = await self._run(
+            "finish", ref, fence=fence, run=run, outcome=outcome, value=value,
+            log_lines=log_lines, log_count=log_count,
+        )  # fmt: skip
+        return replies.finish(reply)
+
+    async def reap(self, limit: int = 100) -> Reaped:
+        """Recover instances of dead workers and drop expired instances from the indexes."""
+        return replies.reap(await self._run("reap", None, limit=limit))
+
+    # -- control -------------------------------------------------------------------------------
+
+    async def pause(self, ref: Ref) -> Controlled | NotFound | Terminal:
+        return replies.control("pause", await self._run("pause", ref))
+
+    async def resume(self, ref: Ref) -> Controlled | NotFound | Terminal:
+        return replies.control("resume", await self._run("resume", ref))
+
+    async def terminate(
+        self, ref: Ref, *, token: str, idempotency_key: str = "", answer_ttl_ms: int
+    ) -> Controlled | NotFound | Terminal:
+        answer_key = self._answer_key(ref, "terminate", idempotency_key)
+        reply = await self._run(
+            "terminate", ref, answer_key, token=token, answer_ttl_ms=answer_ttl_ms
+        )
+        return replies.control("terminate", reply)
+
+    async def restart(
+        self, ref: Ref, *, token: str, idempotency_key: str = "", answer_ttl_ms: int
+    ) -> Restarted | NotFound:
+        answer_key = self._answer_key(ref, "restart", idempotency_key)
+        reply = await self._run(
+            "restart", ref, answer_key, token=token, answer_ttl_ms=answer_ttl_ms
+        )
+        return replies.restart(reply)
+
+    async def retry_step(
+        self,
+        ref: Ref,
+        *,
+        key: str,
+        expected: str,
+        head: str,
+        delay_ms: int,
+        answer: str,
+        idempotency_key: str = "",
+        answer_ttl_ms: int,
+    ) -> Reopened | Recalled | NotFound | NotErrored | Conflict:
+        answer_key = self._answer_key(ref, "retry-step", idempotency_key)
+        reply = await self._run(
+            "retry_step", ref, answer_key, key=key, expected=expected, head=head,
+            delay_ms=delay_ms, answer_ttl_ms=answer_ttl_ms, answer=answer,
+        )  # fmt: skip
+        return replies.retry_step(reply)
+
+    async def send_event(
+        self, ref: Ref, *, head: str, payload: str, event_id: str
+    ) -> EventStored | NotFound | Terminal:
+        reply = await self._run("send_event", ref, head=head, payload=payload, event_id=event_id)
+        return replies.send_event(reply)

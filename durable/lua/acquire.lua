@@ -1,24 +1,27 @@
 -- Take the lease to advance an instance.
--- ARGV[A+1] job id ('' = any), A+2 owner, A+3 lease ttl ms.
--- Returns {'ok', fence, now, instance fields, step fields}, {'early', job id, due, now} (this
--- worker's clock runs ahead of Redis) or {reason}.
-local job, owner, ttl = ARGV[A + 1], ARGV[A + 2], tonumber(ARGV[A + 3])
+-- KEYS: ikey, steps_stem
+-- ARGV (after wf, iid): job_id (the job being run, '' = any), owner, ttl_ms (of the lease)
+-- Replies: {'ok', fence, now, instance fields, step fields of the run}
+--   | {'early', job id, due, now} (this worker's clock runs ahead of Redis; job re-issued)
+--   | {'gone'} | {'stale'} (another job is pending) | {'busy'} (leased elsewhere)
+--   | {'inactive', status} (paused or ended)
+local ttl = tonumber(ttl_ms)
 local status = hget('status')
 if not status then return {'gone'} end
-if status == 'running' and job ~= '' and hget('ajob') == job and hget('owner') == owner then
+if status == 'running' and job_id ~= '' and hget('ajob') == job_id and hget('owner') == owner then
   -- a retried call whose first reply was lost: the lease is already ours
   local run = hget('run')
   return {'ok', hget('fence'), now, redis.call('HGETALL', ikey),
-    redis.call('HGETALL', base .. ':s:' .. run)}
+    redis.call('HGETALL', steps_stem .. run)}
 end
 local current = hget('job')
-if job ~= '' and current ~= job then return {'stale'} end
+if job_id ~= '' and current ~= job_id then return {'stale'} end
 if status == 'running' then
   if tonumber(hget('lease') or 0) > now then return {'busy'} end
   redis.call('HINCRBY', ikey, 'lost', 1)
 elseif status ~= 'queued' and status ~= 'waiting' then
   drop_job()
-  return {status}
+  return {'inactive', status}
 end
 local due = tonumber(hget('due') or 0)
 if status == 'waiting' and due > now then
@@ -27,9 +30,9 @@ end
 drop_job()
 local fence = redis.call('HINCRBY', ikey, 'fence', 1)
 set_status('running')
-redis.call('HSET', ikey, 'lease', now + ttl, 'owner', owner, 'ajob', job)
+redis.call('HSET', ikey, 'lease', now + ttl, 'owner', owner, 'ajob', job_id)
 redis.call('HDEL', ikey, 'wake')
 if not hget('started') then redis.call('HSET', ikey, 'started', now) end
-redis.call('ZADD', leases, now + ttl, member)
+redis.call('ZADD', K.leases, now + ttl, member)
 local run = hget('run')
-return {'ok', fence, now, redis.call('HGETALL', ikey), redis.call('HGETALL', base .. ':s:' .. run)}
+return {'ok', fence, now, redis.call('HGETALL', ikey), redis.call('HGETALL', steps_stem .. run)}

@@ -1,10 +1,11 @@
 -- End the run: complete with output or errored with error; start the retention clock.
--- ARGV[A+1] fence, A+2 run, A+3 'complete'|'errored', A+4 output or error JSON,
--- A+5 log lines, A+6 workflow-level log count. Returns {'ok'} | {'fenced'}.
-local fence, run, outcome, value = ARGV[A + 1], ARGV[A + 2], ARGV[A + 3], ARGV[A + 4]
+-- KEYS: ikey, steps_stem, events_stem, logs_stem, eids_key
+-- ARGV (after wf, iid): fence, run, outcome ('complete'|'errored'), value (output or error
+--   JSON), log_lines, log_count (workflow-level lines among them)
+-- Replies: {'ok'} | {'fenced'}
 if not holds(fence) then return {'fenced'} end
-push_logs(run, ARGV[A + 5])
-count_logs(ARGV[A + 6])
+push_logs(run, log_lines)
+count_logs(log_count)
 release_lease()
 drop_job()
 redis.call('HDEL', ikey, 'pause', 'wake', 'output', 'error', 'lost')

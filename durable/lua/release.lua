@@ -1,11 +1,12 @@
 -- Give the lease back after a suspension (or a graceful hand-over) and schedule what is next.
--- ARGV[A+1] fence, A+2 run, A+3 due ms, A+4 log lines, A+5 workflow-level log count,
--- A+6 'suspend'|'handover'.
--- Returns {'paused'} | {'queued', job id} | {'waiting', job id} | {'fenced'}.
-local fence, run, due, mode = ARGV[A + 1], ARGV[A + 2], tonumber(ARGV[A + 3]), ARGV[A + 6]
+-- KEYS: ikey, logs_stem
+-- ARGV (after wf, iid): fence, run, due_ms (of the next wake-up), log_lines, log_count
+--   (workflow-level lines among them), mode ('suspend'|'handover')
+-- Replies: {'paused'} | {'queued', job id} | {'waiting', job id} | {'fenced'}
+local due = tonumber(due_ms)
 if not holds(fence) then return {'fenced'} end
-push_logs(run, ARGV[A + 4])
-count_logs(ARGV[A + 5])
+push_logs(run, log_lines)
+count_logs(log_count)
 release_lease()
 if hget('pause') == '1' then
   redis.call('HDEL', ikey, 'pause', 'wake')

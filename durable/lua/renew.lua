@@ -1,6 +1,9 @@
--- ARGV[A+1] fence, A+2 lease ttl ms. Returns {'ok'|'fenced', pause requested}.
-local fence, ttl = ARGV[A + 1], tonumber(ARGV[A + 2])
+-- Extend the lease of a running execution.
+-- KEYS: ikey
+-- ARGV (after wf, iid): fence, ttl_ms (of the lease from now)
+-- Replies: {'ok', pause requested 1|0} | {'fenced', 0}
+local ttl = tonumber(ttl_ms)
 if not holds(fence) then return {'fenced', 0} end
 redis.call('HSET', ikey, 'lease', now + ttl)
-redis.call('ZADD', leases, now + ttl, member)
+redis.call('ZADD', K.leases, now + ttl, member)
 return {'ok', tonumber(hget('pause') or 0)}

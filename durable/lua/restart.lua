@@ -1,11 +1,12 @@
 -- Start a new run from any status; earlier runs stay readable.
--- ARGV[A+1] request token (a retried call with the same token starts no second run),
--- A+2 idempotency key ('' for none), A+3 how long the key is remembered (ms).
--- Returns {'ok', new run} | {'notfound'}.
-local token, idem, idemttl = ARGV[A + 1], ARGV[A + 2], ARGV[A + 3]
+-- KEYS: ikey, steps_stem, events_stem, logs_stem, eids_key, answer_key (the idempotency
+--   answer of this call's key, '' for none)
+-- ARGV (after wf, iid): token (a retried call with the same request token starts no second
+--   run), answer_ttl_ms (how long the answer is remembered)
+-- Replies: {'ok', new run} | {'notfound'}
 local status = hget('status')
 if not status then return {'notfound'} end
-local again = recalled('restart', idem)
+local again = recalled()
 if again then return {'ok', again} end
 if hget('rt') == token then return {'ok', hget('run')} end
 redis.call('HSET', ikey, 'rt', token)
@@ -17,5 +18,5 @@ redis.call('HDEL', ikey, 'output', 'error', 'started', 'completed', 'pause', 'wa
 local run = redis.call('HINCRBY', ikey, 'run', 1)
 set_status('queued')
 schedule(now)
-remember('restart', idem, idemttl, run)
+remember(answer_ttl_ms, run)
 return {'ok', run}

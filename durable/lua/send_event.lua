@@ -1,18 +1,20 @@
 -- Store an event for the current run and wake the instance.
--- ARGV[A+1] event record without closing brace (no "c"), A+2 payload JSON, A+3 client event id.
--- Returns {'ok'|'dup', status, run, output, error} | {'notfound'} | {'terminal', status}.
-local head, payload, eid = ARGV[A + 1], ARGV[A + 2], ARGV[A + 3]
+-- KEYS: ikey, events_stem, eids_key
+-- ARGV (after wf, iid): head (the event record without its closing brace and without "c"),
+--   payload (JSON), event_id (the client's id, '' for none)
+-- Replies: {'ok'|'dup', status, run, output, error} (as they were before; 'dup': an event with
+--   this id was stored before, nothing new is) | {'notfound'} | {'terminal', status}
 local status = hget('status')
 if not status then return {'notfound'} end
 local before = redis.call('HMGET', ikey, 'status', 'run', 'output', 'error')
-if eid ~= '' and redis.call('HEXISTS', base .. ':eid', eid) == 1 then
+if event_id ~= '' and redis.call('HEXISTS', eids_key, event_id) == 1 then
   return {'dup', before[1], before[2], before[3] or '', before[4] or ''}
 end
 if is_terminal(status) then return {'terminal', status} end
 local run = hget('run')
 local seq = redis.call('HINCRBY', ikey, 'evn', 1)
-redis.call('HSET', base .. ':e:' .. run, seq, head .. ',"c":' .. now .. '}', seq .. ':p', payload)
-if eid ~= '' then redis.call('HSET', base .. ':eid', eid, run .. ':' .. seq) end
+redis.call('HSET', events_stem .. run, seq, head .. ',"c":' .. now .. '}', seq .. ':p', payload)
+if event_id ~= '' then redis.call('HSET', eids_key, event_id, run .. ':' .. seq) end
 if status == 'waiting' then
   set_status('queued')
   schedule(now)

@@ -1,11 +1,12 @@
 -- Stop an instance for good; bumping the fence makes any in-flight write of its worker fail.
--- ARGV[A+1] request token (a retried call with the same token answers 'ok' again),
--- A+2 idempotency key ('' for none), A+3 how long the key is remembered (ms).
--- Returns {'ok', status before} | {'notfound'} | {'terminal', status}.
-local token, idem, idemttl = ARGV[A + 1], ARGV[A + 2], ARGV[A + 3]
+-- KEYS: ikey, steps_stem, events_stem, logs_stem, eids_key, answer_key (the idempotency
+--   answer of this call's key, '' for none)
+-- ARGV (after wf, iid): token (a retried call with the same request token answers 'ok'
+--   again), answer_ttl_ms (how long the answer is remembered)
+-- Replies: {'ok', status before} | {'notfound'} | {'terminal', status}
 local status = hget('status')
 if not status then return {'notfound'} end
-local again = recalled('terminate', idem)
+local again = recalled()
 if again then return {'ok', again} end
 if status == 'terminated' and hget('rt') == token then return {'ok', status} end
 if is_terminal(status) then return {'terminal', status} end
@@ -17,5 +18,5 @@ redis.call('HDEL', ikey, 'pause', 'wake')
 redis.call('HSET', ikey, 'completed', now)
 set_status('terminated')
 expire_all()
-remember('terminate', idem, idemttl, status)
+remember(answer_ttl_ms, status)
 return {'ok', status}

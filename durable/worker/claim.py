@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import Worker
+
+from durable import keys
 
 CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
@@ -40,7 +41,7 @@ class DurableWorker(Worker):
             self.job_counter += 1
             job_id = raw.decode()
             score = await self._claim(
-                keys=[in_progress_key_prefix + job_id, self.queue_name],
+                keys=[keys.arq_in_progress_key(job_id), self.queue_name],
                 args=[job_id, timestamp_ms(), int(self.in_progress_timeout_s * 1000)],
             )
             if not score:  # running elsewhere, finished, or re-scheduled for later

@@ -75,13 +75,13 @@ async def housekeeping(store: Store) -> None:
     while True:
         await asyncio.sleep(delay)
         try:
-            recovered, expired = await store.reap()
+            reaped = await store.reap()
         except (RedisError, OSError) as exc:
             delay = min(delay * 2, 10.0)
             log.warning("housekeeping could not reach redis, retrying in %.1fs: %s", delay, exc)
             continue
         delay = interval
-        if recovered:
-            log.info("recovered %d instance(s) from expired leases", recovered)
-        if expired:
-            log.debug("pruned %d expired instance(s) from indexes", expired)
+        if reaped.recovered:
+            log.info("recovered %d instance(s) from expired leases", reaped.recovered)
+        if reaped.expired:
+            log.debug("pruned %d expired instance(s) from indexes", reaped.expired)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from cli_support import service_env
+from tests.cli.cli_support import service_env
 
 EMBEDDED_REDIS_CHECK = """
 import json
@@ -26,7 +26,7 @@ from durable.store import Ref, Store
 async def create():
     conn = Redis.from_url(server.url)
     store = Store(conn, Settings(redis_url=server.url))
-    assert (await store.call("create", Ref("wf", "i1"), "{}"))[0] == 1
+    assert (await store.create(Ref("wf", "i1"), params="{}")).created
     await conn.aclose()
 
 asyncio.run(create())

@@ -18,7 +18,8 @@ from redis.asyncio import Redis
 from durable import NondeterminismError, workflow
 from durable.client import Client
 from durable.errors import ConfigurationError, InvalidStepError, ValidationError
-from durable.keys import status_index_key, versions_key, workflow_index_key
+from durable.keys import instance_key, status_index_key, versions_key, workflow_index_key
+from durable.replies import Conflict, NotErrored, Reopened
 from durable.runner import Engine
 from durable.settings import Settings
 from durable.store import Ref, Store
@@ -375,7 +376,7 @@ async def test_a_marker_uses_no_step_budget(settings: Settings, redis: Redis):
     store = Store(redis, settings)
     client = Client([marked], settings, redis=redis)
     await client.create("marked", instance_id="m1")
-    job = (await redis.hget(f"{settings.prefix}:{{marked/m1}}:i", "job") or b"").decode()
+    job = (await redis.hget(instance_key(settings.prefix, "marked", "m1"), "job") or b"").decode()
     executions = await Engine(store, client.registry).advance(Ref("marked", "m1"), job, max_steps=1)
     got = await client.get("marked", "m1")
     assert got["details"]["output"] == [True, 1, 1]
@@ -489,16 +490,23 @@ async def test_expired_instances_leave_the_version_indexes(settings: Settings, r
 async def test_the_replay_form_of_retry_step_compares_the_error(settings: Settings, redis: Redis):
     store = Store(redis, settings)
     ref = Ref("wf", "r1")
-    await store.call("create", ref, "{}")
-    ikey = f"{settings.prefix}:{{wf/r1}}:i"
+    await store.create(ref, params="{}")
+    ikey = instance_key(settings.prefix, "wf", "r1")
     error = json.dumps({"name": "NondeterminismError", "message": "m"})
     await redis.hset(ikey, mapping={"status": "errored", "error": error, "completed": 1})
-    assert (await store.call("retry_step", ref, "", "other", "", 0))[0] == "conflict"
-    assert (await store.call("retry_step", ref, "", error, "", 0))[0] == "ok"
+
+    async def replay(expected: str) -> Any:
+        return await store.retry_step(
+            ref, key="", expected=expected, head="", delay_ms=0, answer="{", answer_ttl_ms=1
+        )
+
+    assert await replay("other") == Conflict()
+    reopened = await replay(error)
+    assert isinstance(reopened, Reopened) and reopened.record == ""
     fields = await redis.hgetall(ikey)
     assert fields[b"status"] == b"queued"
     assert b"error" not in fields and b"completed" not in fields
-    assert (await store.call("retry_step", ref, "", error, "", 0))[:2] == ["not_errored", "queued"]
+    assert await replay(error) == NotErrored("queued")
 
 
 def test_nondeterminism_error_keeps_its_old_constructor():

@@ -123,14 +123,14 @@ async def test_a_failed_attempt_costs_one_write_with_its_log_line(
     workers, client_factory, monkeypatch
 ):
     writes: list[tuple[str, str]] = []
-    call = Store.call
+    save_step = Store.save_step
 
-    async def counting(self: Store, script: str, *args: Any) -> Any:
-        if script == "save_step" and args[3] == "flaky":
-            writes.append((args[5], args[6]))  # mode, log lines
-        return await call(self, script, *args)
+    async def counting(self: Store, ref: Any, **args: Any) -> Any:
+        if args["key"] == "flaky":
+            writes.append((args["mode"], args["log_lines"]))
+        return await save_step(self, ref, **args)
 
-    monkeypatch.setattr(Store, "call", counting)
+    monkeypatch.setattr(Store, "save_step", counting)
     client = await start(workers, client_factory, third_time)
     await client.create("third-time", instance_id="t4")
     await finished(client, "third-time", "t4")

@@ -10,8 +10,26 @@ import pytest
 
 from durable import keys
 from durable.records import encode_step
+from durable.replies import (
+    Acquired,
+    Conflict,
+    Controlled,
+    EventStored,
+    Exists,
+    Fenced,
+    Finished,
+    Reaped,
+    Refused,
+    Released,
+    Renewed,
+    Reopened,
+    Restarted,
+    Saved,
+    Tag,
+    WaitResolved,
+)
 from durable.settings import Settings
-from durable.store import Ref, Store, pairs
+from durable.store import Ref, Store
 
 
 @pytest.fixture
@@ -27,81 +45,131 @@ async def inst(store: Store) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
-async def acquire(store: Store, job: str = "") -> list[Any]:
-    return await store.call("acquire", REF, job, "me", 5000)
+async def acquire(store: Store, job: str = "", owner: str = "me", ttl_ms: int = 5000) -> Any:
+    return await store.acquire(REF, job_id=job, owner=owner, ttl_ms=ttl_ms)
+
+
+async def save(store: Store, record: str, fence: str = "1") -> Any:
+    return await store.save_step(
+        REF, fence=fence, run=0, key="a", record=record, mode="commit", log_lines="",
+        log_count=0, max_steps=100,
+    )  # fmt: skip
+
+
+async def suspend(store: Store, due_ms: int = 10**13) -> Any:
+    return await store.release(
+        REF, fence="1", run=0, due_ms=due_ms, log_lines="", log_count=0, mode="suspend"
+    )
+
+
+async def wait(store: Store, key: str, deadline_ms: int) -> Any:
+    return await store.wait_event(
+        REF, fence="1", run=0, key=key, event_type="go", deadline_ms=deadline_ms,
+        head='{"n":"w","t":"waitForEvent","q":1', log_lines="", log_count=0, max_steps=100,
+        timeout_message="late",
+    )  # fmt: skip
+
+
+async def terminate(store: Store, token: str = "tok") -> Any:
+    return await store.terminate(REF, token=token, answer_ttl_ms=1000)
+
+
+async def retry(store: Store, expected: str, head: str) -> Any:
+    return await store.retry_step(
+        REF, key="a", expected=expected, head=head, delay_ms=0, answer="{", answer_ttl_ms=1000
+    )
 
 
 async def test_create_is_idempotent_and_schedules_one_arq_job(store: Store) -> None:
-    first = await store.call("create", REF, '{"a":1}')
-    second = await store.call("create", REF, '{"a":2}')
-    assert (first[0], second[0]) == (1, 0)
-    assert pairs(second[1])["params"] == '{"a":1}'
+    first = await store.create(REF, params='{"a":1}')
+    second = await store.create(REF, params='{"a":2}')
+    assert (first.created, second.created) == (True, False)
+    assert second.instance["params"] == '{"a":1}'
     queue = await store.redis.zrange(keys.queue_key(store.settings.prefix), 0, -1)
     assert len(queue) == 1
-    job = json.loads(await store.redis.get(keys.ARQ_JOB_PREFIX + queue[0].decode()))
+    job = json.loads(await store.redis.get(keys.arq_job_key(queue[0].decode())))
     assert job["f"] == keys.ADVANCE_FUNCTION and job["a"] == ["wf", "i1"] and job["k"] == {}
 
 
 async def test_acquire_takes_the_lease_once_and_refuses_stale_jobs(store: Store) -> None:
-    await store.call("create", REF, "{}")
+    await store.create(REF, params="{}")
     job = (await inst(store))["job"]
-    assert (await acquire(store, "not-the-job"))[0] == "stale"
+    assert await acquire(store, "not-the-job") == Refused(Tag.STALE)
     got = await acquire(store, job)
-    assert got[0] == "ok" and got[1] == 1
-    assert (await acquire(store))[0] == "busy"
+    assert isinstance(got, Acquired) and got.fence == "1"
+    assert got.instance["status"] == "running" and got.steps == {}
+    assert await acquire(store) == Refused(Tag.BUSY)
     assert (await inst(store))["status"] == "running"
 
 
+async def test_acquire_refuses_a_missing_or_ended_instance(store: Store) -> None:
+    assert await acquire(store) == Refused(Tag.GONE)
+    await store.create(REF, params="{}")
+    await terminate(store)
+    assert await acquire(store) == Refused(Tag.INACTIVE, "terminated")
+
+
 async def test_writes_with_a_stale_fence_are_rejected(store: Store) -> None:
-    await store.call("create", REF, "{}")
+    await store.create(REF, params="{}")
     await acquire(store)
     rec = encode_step({"s": "completed", "n": "a", "t": "do", "q": 1, "r": 1})
-    await store.call("terminate", REF, "tok")
-    res = await store.call("save_step", REF, "1", 0, "a", rec, "commit", "", 0, 100)
-    assert res == ["fenced"]
+    await terminate(store)
+    assert await save(store, rec) == Fenced()
     steps = await store.redis.hgetall(keys.steps_key(store.settings.prefix, "wf", "i1", 0))
     assert steps == {}
+    finished = await store.finish(
+        REF, fence="1", run=0, outcome="complete", value="1", log_lines="", log_count=0
+    )
+    assert finished == Fenced()
+    assert await store.renew(REF, fence="1", ttl_ms=1000) == Fenced()
+    assert await suspend(store) == Fenced()
 
 
 async def test_the_first_committed_step_result_wins(store: Store) -> None:
-    await store.call("create", REF, "{}")
+    await store.create(REF, params="{}")
     await acquire(store)
     one = encode_step({"s": "completed", "n": "a", "t": "do", "q": 1, "r": 1})
     two = encode_step({"s": "completed", "n": "a", "t": "do", "q": 1, "r": 2})
-    assert (await store.call("save_step", REF, "1", 0, "a", one, "commit", "", 0, 100))[0] == "ok"
-    res = await store.call("save_step", REF, "1", 0, "a", two, "commit", "", 0, 100)
-    assert res == ["exists", one]
+    assert await save(store, one) == Saved(pause_requested=False, woken=False)
+    assert await save(store, two) == Exists(one)
 
 
 async def test_release_with_pause_requested_parks_the_instance(store: Store) -> None:
-    await store.call("create", REF, "{}")
+    await store.create(REF, params="{}")
     await acquire(store)
-    await store.call("pause", REF)
+    assert await store.pause(REF) == Controlled("running")
     assert (await inst(store))["pause"] == "1"
-    assert await store.call("release", REF, "1", 0, 10**13, "", 0, "suspend") == ["paused"]
+    assert await store.renew(REF, fence="1", ttl_ms=5000) == Renewed(pause_requested=True)
+    assert await suspend(store) == Released(Tag.PAUSED, None)
     state = await inst(store)
     assert state["status"] == "paused" and "job" not in state
+    assert await store.resume(REF) == Controlled("paused")
+    assert (await inst(store))["status"] == "queued"
 
 
 async def test_reap_recovers_an_expired_lease_and_bumps_the_fence(store: Store) -> None:
-    await store.call("create", REF, "{}")
-    await store.call("acquire", REF, "", "dead", 1)
+    await store.create(REF, params="{}")
+    await acquire(store, owner="dead", ttl_ms=1)
     await store.redis.hset(keys.instance_key(store.settings.prefix, "wf", "i1"), "lease", 1)
     await store.redis.zadd(keys.leases_key(store.settings.prefix), {"wf/i1": 1})
-    assert await store.reap() == (1, 0)
+    assert await store.reap() == Reaped(recovered=1, expired=0)
     state = await inst(store)
     assert (state["status"], state["fence"]) == ("queued", "2")
-    assert state["job"].startswith(keys.job_id_stem(store.settings.prefix, "wf", "i1"))
+    assert keys.parse_job_id(store.settings.prefix, state["job"]) == ("wf", "i1")
 
 
 async def test_send_event_dedupes_by_id_and_wakes_a_waiting_instance(store: Store) -> None:
-    await store.call("create", REF, "{}")
+    await store.create(REF, params="{}")
     await acquire(store)
-    await store.call("release", REF, "1", 0, 10**13, "", 0, "suspend")
+    released = await suspend(store)
+    assert isinstance(released, Released) and released.status == Tag.WAITING
     assert (await inst(store))["status"] == "waiting"
     head = '{"id":"e1","t":"go"'
-    assert (await store.call("send_event", REF, head, "[]", "e1"))[0] == "ok"
-    assert (await store.call("send_event", REF, head, "[]", "e1"))[0] == "dup"
+    first = await store.send_event(REF, head=head, payload="[]", event_id="e1")
+    again = await store.send_event(REF, head=head, payload="[]", event_id="e1")
+    before = {"status": "waiting", "run": "0", "output": "", "error": ""}
+    assert first == EventStored(duplicate=False, before=before)
+    assert again == EventStored(duplicate=True, before={**before, "status": "queued"})
     state = await inst(store)
     assert (state["status"], state["evn"]) == ("queued", "1")
     events = await store.redis.hgetall(keys.events_key(store.settings.prefix, "wf", "i1", 0))
@@ -109,38 +177,43 @@ async def test_send_event_dedupes_by_id_and_wakes_a_waiting_instance(store: Stor
 
 
 async def test_wait_event_consumes_only_events_created_before_the_deadline(store: Store) -> None:
-    await store.call("create", REF, "{}")
-    await store.call("send_event", REF, '{"id":"e1","t":"go"', '{"n":1}', "")
+    await store.create(REF, params="{}")
+    await store.send_event(REF, head='{"id":"e1","t":"go"', payload='{"n":1}', event_id="")
     await acquire(store)
-    head = '{"n":"w","t":"waitForEvent","q":1'
-    res = await store.call("wait_event", REF, "1", 0, "w", "go", 0, head, "", 0, 100, "late")
-    assert res[0] == "timeout"  # deadline 0: the event came after it
-    res = await store.call("wait_event", REF, "1", 0, "w2", "go", 10**13, head, "", 0, 100, "x")
-    assert res[0] == "event"
-    assert json.loads(res[1])["r"]["payload"] == {"n": 1}
+    res = await wait(store, "w", 0)
+    assert isinstance(res, WaitResolved) and res.outcome == Tag.TIMEOUT  # the event came later
+    res = await wait(store, "w2", 10**13)
+    assert isinstance(res, WaitResolved) and res.outcome == Tag.EVENT
+    assert json.loads(res.record)["r"]["payload"] == {"n": 1}
+    res = await wait(store, "w3", 10**13)
+    assert isinstance(res, WaitResolved) and res.outcome == Tag.WAIT
 
 
 async def test_restart_opens_a_new_run_and_persists_old_keys(store: Store) -> None:
-    await store.call("create", REF, "{}")
-    await store.call("terminate", REF, "tok")
+    await store.create(REF, params="{}")
+    await terminate(store)
     ttl = await store.redis.pttl(keys.instance_key(store.settings.prefix, "wf", "i1"))
     assert ttl > 0
-    assert await store.call("restart", REF, "tok2") == ["ok", 1]
+    assert await store.restart(REF, token="tok2", answer_ttl_ms=1000) == Restarted(1)
     assert await store.redis.pttl(keys.instance_key(store.settings.prefix, "wf", "i1")) == -1
     state = await inst(store)
     assert (state["status"], state["run"]) == ("queued", "1")
 
 
 async def test_retry_step_compares_and_sets_the_step_record(store: Store) -> None:
-    await store.call("create", REF, "{}")
+    await store.create(REF, params="{}")
     await acquire(store)
     rec = encode_step({"s": "errored", "n": "a", "t": "do", "q": 1, "a": 1, "m": 1})
-    await store.call("save_step", REF, "1", 0, "a", rec, "commit", "", 0, 100)
-    await store.call("finish", REF, "1", 0, "errored", '{"name":"E","message":"m"}', "", 0)
+    await save(store, rec)
+    finished = await store.finish(
+        REF, fence="1", run=0, outcome="errored", value='{"name":"E","message":"m"}',
+        log_lines="", log_count=0,
+    )  # fmt: skip
+    assert finished == Finished()
     head = encode_step({"s": "waiting", "n": "a", "t": "do", "q": 1, "a": 1, "m": 2})[:-1]
-    assert (await store.call("retry_step", REF, "a", "other", head, 0))[0] == "conflict"
-    res = await store.call("retry_step", REF, "a", rec, head, 0)
-    assert res[0] == "ok" and json.loads(res[1])["m"] == 2
+    assert await retry(store, "other", head) == Conflict()
+    res = await retry(store, rec, head)
+    assert isinstance(res, Reopened) and json.loads(res.record)["m"] == 2
     assert (await inst(store))["status"] == "waiting"
 
 
@@ -150,22 +223,23 @@ async def test_finished_instances_expire_and_leave_the_indexes(
     from dataclasses import replace
 
     store = Store(redis, replace(settings, retention_ms=50))
-    await store.call("create", REF, "{}")
-    await store.call("terminate", REF, "tok")
+    await store.create(REF, params="{}")
+    await terminate(store)
     index = keys.workflow_index_key(settings.prefix, "wf")
     assert await redis.zcard(index) == 1
     await asyncio.sleep(0.1)  # past the 50 ms retention
-    assert await store.reap() == (0, 1)
+    assert await store.reap() == Reaped(recovered=0, expired=1)
     assert await redis.zcard(index) == 0
     assert await redis.exists(keys.instance_key(settings.prefix, "wf", "i1")) == 0
 
 
 async def test_reap_clears_the_arq_markers_of_a_dead_workers_job(store: Store) -> None:
-    await store.call("create", REF, "{}")
+    await store.create(REF, params="{}")
     job = (await inst(store))["job"]
-    await store.redis.set(keys.ARQ_IN_PROGRESS_PREFIX + job, b"1", px=86_400_000)
-    await store.call("acquire", REF, job, "dead", 1)
+    await store.redis.set(keys.arq_in_progress_key(job), b"1", px=86_400_000)
+    await store.redis.set(keys.arq_retry_key(job), b"1", px=86_400_000)
+    await acquire(store, job, owner="dead", ttl_ms=1)
     await store.redis.hset(keys.instance_key(store.settings.prefix, "wf", "i1"), "lease", 1)
     await store.redis.zadd(keys.leases_key(store.settings.prefix), {"wf/i1": 1})
-    assert await store.reap() == (1, 0)
-    assert await store.redis.exists(keys.ARQ_IN_PROGRESS_PREFIX + job) == 0
+    assert await store.reap() == Reaped(recovered=1, expired=0)
+    assert await store.redis.exists(keys.arq_in_progress_key(job), keys.arq_retry_key(job)) == 0

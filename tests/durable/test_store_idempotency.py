@@ -9,6 +9,7 @@ from typing import Any
 from durable import NonRetryableError, keys, workflow
 from durable.client import IDEMPOTENCY_TTL_MS, Client
 from durable.records import dumps, encode_step
+from durable.replies import Controlled, NotErrored, Recalled, Reopened, Restarted, Terminal
 from durable.store import Ref
 from durable.workflow import RegistryLike
 
@@ -30,13 +31,13 @@ async def test_create_with_a_key_reports_created_to_that_key_only(
     store = client_factory([doomed]).store
     ref = Ref("doomed", "c1")
     results = [
-        await store.call("create", ref, "{}", "key-1"),
-        await store.call("create", ref, "{}", "key-1"),
-        await store.call("create", ref, "{}", "key-2"),
-        await store.call("create", ref, "{}", ""),
-        await store.call("create", ref, "{}"),
+        await store.create(ref, params="{}", idempotency_key="key-1"),
+        await store.create(ref, params="{}", idempotency_key="key-1"),
+        await store.create(ref, params="{}", idempotency_key="key-2"),
+        await store.create(ref, params="{}", idempotency_key=""),
+        await store.create(ref, params="{}"),
     ]
-    assert [r[0] for r in results] == [1, 1, 0, 0, 0]
+    assert [r.created for r in results] == [True, True, False, False, False]
 
 
 async def test_restart_and_terminate_keep_their_answer_beside_the_effect(
@@ -45,15 +46,20 @@ async def test_restart_and_terminate_keep_their_answer_beside_the_effect(
     client = client_factory([doomed])
     ref = Ref("doomed", "c2")
     await client.create("doomed", instance_id="c2")
+    store = client.store
     # a different request token each time: only the key makes the calls the same
-    assert await client.store.call("restart", ref, "t1", "k", TTL) == ["ok", 1]
-    assert await client.store.call("restart", ref, "t2", "k", TTL) == ["ok", "1"]
-    assert await client.store.call("terminate", ref, "t3", "k", TTL) == ["ok", "queued"]
-    assert await client.store.call("terminate", ref, "t4", "k", TTL) == ["ok", "queued"]
-    assert await client.store.call("terminate", ref, "t5", "other", TTL) == [
-        "terminal",
-        "terminated",
-    ]
+    assert await store.restart(ref, token="t1", idempotency_key="k", answer_ttl_ms=TTL) == (
+        Restarted(1)
+    )
+    assert await store.restart(ref, token="t2", idempotency_key="k", answer_ttl_ms=TTL) == (
+        Restarted(1)
+    )
+    assert await store.remembered(ref, "restart", "k") == "1"
+    for token in ("t3", "t4"):
+        answer = await store.terminate(ref, token=token, idempotency_key="k", answer_ttl_ms=TTL)
+        assert answer == Controlled("queued")
+    again = await store.terminate(ref, token="t5", idempotency_key="other", answer_ttl_ms=TTL)
+    assert again == Terminal("terminated")
     assert (await client.get("doomed", "c2"))["details"]["runNumber"] == 1
 
 
@@ -71,12 +77,11 @@ async def test_two_racing_retry_step_calls_with_one_key_reopen_the_step_once(
     reopened = {**json.loads(raw), "s": "waiting", "m": 2}
     head = encode_step(reopened)[:-1]
     answer = dumps({"r": 0, "k": "fails", "a": 1, "m": 2})[:-1]
-    args = ("fails", raw, head, 0, "race", TTL, answer)
-    first = await client.store.call("retry_step", ref, *args)
-    second = await client.store.call("retry_step", ref, *args)
-    assert first[0] == "ok"
-    assert second[0] == "again"
-    assert json.loads(second[1]) == {"r": 0, "k": "fails", "a": 1, "m": 2, "at": first[2]}
-    other = await client.store.call("retry_step", ref, *args[:4], "other", TTL, answer)
-    assert other == ["not_errored", "waiting"]
+    args = {"key": "fails", "expected": raw, "head": head, "delay_ms": 0, "answer": answer}
+    first = await client.store.retry_step(ref, **args, idempotency_key="race", answer_ttl_ms=TTL)
+    second = await client.store.retry_step(ref, **args, idempotency_key="race", answer_ttl_ms=TTL)
+    assert isinstance(first, Reopened) and isinstance(second, Recalled)
+    assert json.loads(second.answer) == {"r": 0, "k": "fails", "a": 1, "m": 2, "at": first.at_ms}
+    other = await client.store.retry_step(ref, **args, idempotency_key="other", answer_ttl_ms=TTL)
+    assert other == NotErrored("waiting")
     assert json.loads(await client.redis.hget(steps, "fails"))["m"] == 2

@@ -227,9 +227,9 @@ async def stray_entries(redis: Redis, prefix: str, terminal: set[str]) -> list[s
     for member in await redis.zrange(keys.leases_key(prefix), 0, -1):
         if _s(member) in terminal:
             out.append(f"lease entry for terminal {_s(member)}")
-    stem = f"{prefix}:job:"
     for job in await redis.zrange(keys.queue_key(prefix), 0, -1):
-        member = _s(job)[len(stem) :].rpartition(":")[0]
+        owner = keys.parse_job_id(prefix, _s(job))
+        member = keys.tag(*owner) if owner else ""
         if member in terminal:
             out.append(f"queued job {_s(job)} for terminal {member}")
     return out

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from durable import keys
 from durable.client import Client
 from durable.settings import Settings
 from tests import flows
@@ -76,6 +77,6 @@ async def status(client: Client, wf: str, iid: str) -> str:
 
 
 async def owner_pid(redis: Redis, client: Client, wf: str, iid: str) -> int:
-    key = f"{client.settings.prefix}:{{{wf}/{iid}}}:i"
+    key = keys.instance_key(client.settings.prefix, wf, iid)
     owner = (await redis.hget(key, "owner") or b"").decode()
     return int(owner.rpartition(":")[2]) if owner else 0
