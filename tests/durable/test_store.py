@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -18,6 +20,9 @@ from durable.replies import (
     Exists,
     Fenced,
     Finished,
+    LimitReached,
+    NotErrored,
+    NotFound,
     Reaped,
     Refused,
     Released,
@@ -25,11 +30,13 @@ from durable.replies import (
     Reopened,
     Restarted,
     Saved,
+    Snapshot,
     Tag,
+    Terminal,
     WaitResolved,
 )
 from durable.settings import Settings
-from durable.store import Ref, Store
+from durable.store import SCRIPTS, Ref, Store
 
 
 @pytest.fixture
@@ -243,3 +250,102 @@ async def test_reap_clears_the_arq_markers_of_a_dead_workers_job(store: Store) -
     await store.redis.zadd(keys.leases_key(store.settings.prefix), {"wf/i1": 1})
     assert await store.reap() == Reaped(recovered=1, expired=0)
     assert await store.redis.exists(keys.arq_in_progress_key(job), keys.arq_retry_key(job)) == 0
+
+
+async def test_read_answers_the_instance_and_the_record_of_its_current_step(store: Store) -> None:
+    assert await store.read(REF) == NotFound()
+    await store.create(REF, params="{}")
+    await acquire(store)
+    rec = encode_step({"s": "completed", "n": "a", "t": "do", "q": 1, "r": 1})
+    await save(store, rec)
+    snapshot = await store.read(REF)
+    assert isinstance(snapshot, Snapshot)
+    assert (snapshot.instance["cur"], snapshot.current_step) == ("a", rec)
+
+
+async def test_create_many_pipelines_creates_and_reports_existing_ids(store: Store) -> None:
+    await store.create(REF, params='{"a":1}')
+    made = await store.create_many([(REF, "{}"), (Ref("wf", "i2"), '{"b":2}')], version="7")
+    assert [m.created for m in made] == [False, True]
+    assert made[1].instance["params"] == '{"b":2}' and made[1].instance["version"] == "7"
+
+
+async def test_calls_on_a_missing_instance_find_nothing(store: Store) -> None:
+    assert await store.pause(REF) == NotFound()
+    assert await store.resume(REF) == NotFound()
+    assert await terminate(store) == NotFound()
+    assert await store.restart(REF, token="t", answer_ttl_ms=1000) == NotFound()
+    assert await retry(store, "", "") == NotFound()
+    assert await store.send_event(REF, head='{"id":"e","t":"go"', payload="1", event_id="e") == (
+        NotFound()
+    )
+
+
+async def test_an_ended_instance_refuses_control_calls_and_events(store: Store) -> None:
+    await store.create(REF, params="{}")
+    assert await terminate(store) == Controlled("queued")
+    assert await store.pause(REF) == Terminal("terminated")
+    assert await store.terminate(REF, token="other", answer_ttl_ms=1000) == Terminal("terminated")
+    event = await store.send_event(REF, head='{"id":"e","t":"go"', payload="1", event_id="e")
+    assert event == Terminal("terminated")
+    assert await retry(store, "", "") == NotErrored("terminated")
+
+
+async def test_a_full_run_refuses_new_steps(redis: Any, settings: Settings) -> None:
+    store = Store(redis, settings)
+    await store.create(REF, params="{}")
+    await acquire(store)
+    rec = encode_step({"s": "completed", "n": "a", "t": "do", "q": 1, "r": 1})
+    full = await store.save_step(
+        REF, fence="1", run=0, key="a", record=rec, mode="commit", log_lines="", log_count=0,
+        max_steps=0,
+    )  # fmt: skip
+    assert full == LimitReached()
+
+
+async def test_a_suspension_due_now_queues_the_next_job(store: Store) -> None:
+    await store.create(REF, params="{}")
+    await acquire(store)
+    released = await suspend(store, due_ms=0)
+    assert isinstance(released, Released) and released.status == Tag.QUEUED
+    assert released.job_id == (await inst(store))["job"]
+
+
+def test_a_script_takes_exactly_its_named_arguments(store: Store) -> None:
+    with pytest.raises(TypeError, match="renew"):
+        store._arguments("renew", REF, {"fence": "1"})
+
+
+def _listed(header: str, label: str) -> list[str]:
+    """The names a script's header lists after `-- KEYS:` or `-- ARGV ...:` (continued on lines
+    indented under it), without their notes in parentheses."""
+    lines = header.splitlines()
+    for i, line in enumerate(lines):
+        found = re.match(rf"-- {label}[^:]*:(.*)", line)
+        if found:
+            text = found[1]
+            for more in lines[i + 1 :]:
+                if not more.startswith("--   "):
+                    break
+                text += " " + more[2:]
+            text = re.sub(r"\([^)]*\)", "", text)
+            return [name.strip() for name in text.split(",") if name.strip()]
+    raise AssertionError(f"the header lists no {label}")
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_each_script_header_lists_its_keys_argv_and_replies(name: str) -> None:
+    text = resources.files("durable").joinpath("lua", f"{name}.lua").read_text()
+    header = "\n".join(line for line in text.splitlines() if line.startswith("--"))
+    assert _listed(header, "KEYS") == list(SCRIPTS[name].keys)
+    assert _listed(header, "ARGV") == list(SCRIPTS[name].argv)
+    replies = header.split("-- Replies:", 1)[1]
+    listed = set(re.findall(r"[{|]'(\w+)'", replies))
+    assert listed <= {tag.value for tag in Tag}
+    assert set(re.findall(r"return \{'(\w+)'", text)) <= listed
+
+
+def test_every_script_file_is_registered() -> None:
+    folder = resources.files("durable").joinpath("lua")
+    files = {e.name.removesuffix(".lua") for e in folder.iterdir() if e.name.endswith(".lua")}
+    assert files == {*SCRIPTS, "_lib"}
