@@ -1,4 +1,4 @@
-"""Workflows and helpers shared by the API tests (importable as `api_support:workflows`)."""
+"""Workflows and helpers shared by the API tests (`tests.api.api_support:workflows`)."""
 
 from __future__ import annotations
 

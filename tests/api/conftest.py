@@ -12,11 +12,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from api_support import MOUNT, AppFactory, workflows
 from starlette.testclient import TestClient
 
 from durable.api import create_app
 from durable.settings import Settings
+from tests.api.api_support import MOUNT, AppFactory, workflows
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from api_support import MOUNT, AppFactory, greet, plain, workflows
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
@@ -16,13 +15,14 @@ import durable.api.app
 from durable.api import create_app
 from durable.errors import ConfigurationError
 from durable.settings import Settings
+from tests.api.api_support import MOUNT, AppFactory, greet, plain, workflows
 
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, api_settings: Settings) -> Iterator[pytest.MonkeyPatch]:
     monkeypatch.setenv("REDIS_URL", api_settings.redis_url)
     monkeypatch.setenv("DURABLE_PREFIX", api_settings.prefix)
-    monkeypatch.setenv("DURABLE_WORKFLOWS", "api_support:workflows")
+    monkeypatch.setenv("DURABLE_WORKFLOWS", "tests.api.api_support:workflows")
     monkeypatch.delenv("DURABLE_API_TOKEN", raising=False)
     monkeypatch.delenv("DURABLE_MOUNT_PATH", raising=False)
     yield monkeypatch

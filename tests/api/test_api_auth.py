@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_support import MOUNT, AppFactory, url
 from starlette.requests import Request
+
+from tests.api.api_support import MOUNT, AppFactory, url
 
 TOKEN = "s3cret-token"
 

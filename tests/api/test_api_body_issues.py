@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from api_support import url
 from starlette.testclient import TestClient
 
 from durable.api.errors import error_response
 from durable.errors import ValidationError
+from tests.api.api_support import url
 
 BODY_ROUTES = [
     ("plain", "instances"),

@@ -8,12 +8,12 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
-from api_support import MOUNT, create, run_until, tick, url
 from starlette.testclient import TestClient
 
 from durable import workflow
 from durable.api import create_app
 from durable.settings import Settings
+from tests.api.api_support import MOUNT, create, run_until, tick, url
 
 code: dict[str, str] = {}
 

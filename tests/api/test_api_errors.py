@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_support import MOUNT, AppFactory, create, free_port, url
 from starlette.testclient import TestClient
+
+from tests.api.api_support import MOUNT, AppFactory, create, free_port, url
 
 MIB = 1024 * 1024
 

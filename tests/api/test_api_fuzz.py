@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_support import create, url
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
+
+from tests.api.api_support import create, url
 
 JSON = st.recursive(
     st.none()

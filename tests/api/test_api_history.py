@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_support import MOUNT, create, status_of, tick, url
 from starlette.testclient import TestClient
 
 from durable import StepContext, workflow
 from durable.api import create_app
 from durable.api.shapes import History, Instance
 from durable.settings import Settings
+from tests.api.api_support import MOUNT, create, status_of, tick, url
 from tests.helpers import wait_until
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_support import MOUNT, create, run_until, status_of, tick, url
 from redis import Redis
 from starlette.testclient import TestClient
 
 from durable import keys
 from durable.client import IDEMPOTENCY_TTL_MS, keyed_id
 from durable.settings import Settings
+from tests.api.api_support import MOUNT, create, run_until, status_of, tick, url
 
 KEY = "Idempotency-Key"
 NOTE = {"type": "note"}

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_support import create, url
 from starlette.testclient import TestClient
+
+from tests.api.api_support import create, url
 
 
 def get(http: TestClient, **params: str) -> dict[str, Any]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from api_support import MOUNT, create, run_until, status_of, tick, url
 from starlette.testclient import TestClient
+
+from tests.api.api_support import MOUNT, create, run_until, status_of, tick, url
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from api_support import MOUNT, free_port, workflows
 
 from durable.api import create_app
 from durable.settings import Settings
+from tests.api.api_support import MOUNT, free_port, workflows
 from tests.helpers import wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -87,10 +87,10 @@ def test_declared_content_length_over_the_limit_is_refused_early(server: str) ->
 def spawn(args: list[str], settings: Settings, **env: str) -> subprocess.Popen[bytes]:
     full_env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]),
+        "PYTHONPATH": str(ROOT),
         "REDIS_URL": settings.redis_url,
         "DURABLE_PREFIX": settings.prefix,
-        "DURABLE_WORKFLOWS": "api_support:workflows",
+        "DURABLE_WORKFLOWS": "tests.api.api_support:workflows",
         **env,
     }
     full_env.pop("DURABLE_API_TOKEN", None)
@@ -130,7 +130,7 @@ def test_uvicorn_factory_runs_from_the_environment(api_settings: Settings) -> No
 
 def test_serve_runs_the_named_registry(api_settings: Settings) -> None:
     port = free_port()
-    code = f"import durable.api as api; api.serve('api_support:workflows', port={port})"
+    code = f"import durable.api as api; api.serve('tests.api.api_support:workflows', port={port})"
     process = spawn(["-c", code], api_settings, DURABLE_WORKFLOWS="")
     base = f"http://127.0.0.1:{port}"
     try:

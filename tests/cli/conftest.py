@@ -6,9 +6,9 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from cli_support import FakeApi
 
 from durable import logs
+from tests.cli.cli_support import FakeApi
 
 CLI_ENV = ("DURABLE_BASE_URL", "DURABLE_HEADERS", "DURABLE_API_TOKEN", "DURABLE_WORKFLOWS")
 SERVICE_ENV = ("DURABLE_LOG_LEVEL", "DURABLE_LOG_FORMAT", "DURABLE_STARTUP_TIMEOUT")

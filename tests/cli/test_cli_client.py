@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import httpx
-from cli_support import FakeApi, instance
 from click.testing import CliRunner
 
 from durable.cli.main import cli
 from durable.cli.options import CliState
+from tests.cli.cli_support import FakeApi, instance
 
 GET = ("instances", "get", "-w", "approvals", "-i", "inst_1")
 PATH = "/approvals/instances/inst_1"

@@ -3,7 +3,7 @@ retry-step that replays a run which failed with NondeterminismError."""
 
 from __future__ import annotations
 
-from cli_support import FakeApi, instance, step
+from tests.cli.cli_support import FakeApi, instance, step
 
 WF = "/approvals/instances"
 

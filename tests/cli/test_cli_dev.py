@@ -14,7 +14,12 @@ from typing import Any
 
 import pytest
 import redis
-from cli_support import (
+from click.testing import CliRunner
+
+from durable.cli import dev_redis
+from durable.cli.dev import banner, child_commands, durable_command, public_host
+from durable.cli.main import cli
+from tests.cli.cli_support import (
     FLOWS,
     api_is_up,
     durable,
@@ -24,11 +29,6 @@ from cli_support import (
     service_env,
     stop,
 )
-from click.testing import CliRunner
-
-from durable.cli import dev_redis
-from durable.cli.dev import banner, child_commands, durable_command, public_host
-from durable.cli.main import cli
 
 
 def test_child_commands_and_banner() -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from cli_support import (
+
+from tests.cli.cli_support import (
     FLOWS,
     REDIS_URL,
     api_is_up,

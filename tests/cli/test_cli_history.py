@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import httpx
-from cli_support import FakeApi, instance, log, step
+
+from tests.cli.cli_support import FakeApi, instance, log, step
 
 HISTORY = "/approvals/instances/inst_1/history"
 INSTANCE = "/approvals/instances/inst_1"

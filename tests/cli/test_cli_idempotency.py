@@ -6,7 +6,8 @@ import re
 
 import httpx
 import pytest
-from cli_support import FakeApi, instance
+
+from tests.cli.cli_support import FakeApi, instance
 
 KEY = "Idempotency-Key"
 BASE = ("-w", "approvals", "-i", "inst_1")

@@ -7,7 +7,8 @@ import re
 
 import httpx
 import pytest
-from cli_support import FakeApi, instance, step
+
+from tests.cli.cli_support import FakeApi, instance, step
 
 WF = "/approvals/instances"
 

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from cli_support import (
+
+from tests.cli.cli_support import (
     FLOWS,
     REDIS_URL,
     api_is_up,
@@ -24,7 +25,6 @@ from cli_support import (
     service_env,
     stop,
 )
-
 from tests.conftest import delete_prefix
 
 pytestmark = pytest.mark.timeout(120)

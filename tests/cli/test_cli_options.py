@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from cli_support import FakeApi, instance
+
+from tests.cli.cli_support import FakeApi, instance
 
 GET = ("instances", "get", "-w", "approvals", "-i", "inst_1")
 

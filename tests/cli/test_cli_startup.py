@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_support import (
+
+from tests.cli.cli_support import (
     FLOWS,
     durable_script,
     eventually,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_support import FakeApi, instance, step
 
 from durable.cli.watch import fit
+from tests.cli.cli_support import FakeApi, instance, step
 
 INSTANCE = "/approvals/instances/inst_1"
 WATCH = ("instances", "watch", "-w", "approvals", "-i", "inst_1", "--interval", "10")

@@ -7,10 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cli_support import durable_script, service_env
 from click.testing import CliRunner
 
 from durable.cli.main import cli
+from tests.cli.cli_support import durable_script, service_env
 
 pytestmark = pytest.mark.timeout(60)
 
