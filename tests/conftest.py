@@ -19,7 +19,7 @@ from durable.settings import Settings
 from durable.worker.claim import DurableWorker
 from durable.worker.settings import build
 from durable.workflow import RegistryLike, as_registry
-from tests.helpers import assert_eventually
+from tests.helpers import PrivateRedis, assert_eventually
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -52,6 +52,19 @@ async def redis() -> AsyncIterator[Redis]:
     conn = Redis.from_url(REDIS_URL)
     yield conn
     await conn.aclose()
+
+
+@pytest.fixture
+def private_redis(request: pytest.FixtureRequest) -> Iterator[PrivateRedis]:
+    """A started redis-server of the test's own, for tests that stop, freeze or restart it.
+
+    Extra server options come by indirect parametrization:
+    `@pytest.mark.parametrize("private_redis", [("--requirepass", "pw")], indirect=True)`.
+    """
+    server = PrivateRedis(*getattr(request, "param", ()))
+    server.start()
+    yield server
+    server.close()
 
 
 @pytest.fixture

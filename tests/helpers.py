@@ -1,8 +1,14 @@
-"""Test helpers: waiting for asynchronous outcomes without fixed sleeps."""
+"""Test helpers: waiting for asynchronous outcomes without fixed sleeps, and the suite's one
+private redis-server (for tests that stop, freeze or restart their Redis)."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -37,3 +43,75 @@ def wait_until(check: Callable[[], Any], timeout: float = 10.0, interval: float 
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a loopback port, with its data in a temp dir.
+
+    AOF with fsync always, so a stop and a `start()` on the same port keep every acknowledged
+    write. `args` are extra server options (e.g. "--requirepass", "secret"); `port` picks the
+    port ahead of the start (a free one by default). Nothing runs until `start()`; `close()`
+    stops it for good and removes its files.
+    """
+
+    def __init__(self, *args: str, port: int | None = None) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("these tests need redis-server on the PATH")
+        self.binary = binary
+        self.args = args
+        self.port = free_port() if port is None else port
+        self.dir = tempfile.mkdtemp(prefix="durable-test-redis-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start the server and return once it answers on its port."""
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir, *self.args]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self._answers, timeout=20, interval=0.05)
+
+    def _answers(self) -> bool:
+        assert self.proc is not None
+        assert self.proc.poll() is None, f"redis-server exited with {self.proc.returncode}"
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                # +PONG, or -NOAUTH from a server that wants a password: either way it is up.
+                return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+        except OSError:
+            return False
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the server with `sig` (SIGTERM: a clean shutdown; SIGKILL: a crash)."""
+        if self.proc is not None:
+            self.proc.send_signal(sig)
+            self.proc.wait(20)
+            self.proc = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server keeps its connections but answers nothing until `thaw()`."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
+        self.stop(signal.SIGKILL)
+        shutil.rmtree(self.dir, ignore_errors=True)

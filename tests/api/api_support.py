@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -20,13 +19,6 @@ with warnings.catch_warnings():
 MOUNT = "/api/workflows"
 # make_client(**setting_overrides, authorize=None, raise_server_exceptions=True) -> TestClient
 AppFactory = Callable[..., TestClient]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def url(*parts: str) -> str:

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.api.api_support import MOUNT, AppFactory, create, free_port, url
+from tests.api.api_support import MOUNT, AppFactory, create, url
+from tests.helpers import free_port
 
 MIB = 1024 * 1024
 

@@ -15,8 +15,8 @@ import uvicorn
 
 from durable.api import create_app
 from durable.settings import Settings
-from tests.api.api_support import MOUNT, free_port, workflows
-from tests.helpers import wait_until
+from tests.api.api_support import MOUNT, workflows
+from tests.helpers import free_port, wait_until
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -153,13 +152,6 @@ def durable(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]
     return subprocess.run(
         [script, *args], capture_output=True, text=True, timeout=timeout, env=service_env()
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:

@@ -25,10 +25,10 @@ from tests.cli.cli_support import (
     durable,
     durable_script,
     eventually,
-    free_port,
     service_env,
     stop,
 )
+from tests.helpers import free_port
 
 
 def test_child_commands_and_banner() -> None:

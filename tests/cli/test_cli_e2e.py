@@ -23,10 +23,10 @@ from tests.cli.cli_support import (
     durable,
     durable_script,
     eventually,
-    free_port,
     service_env,
     stop,
 )
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -21,11 +21,11 @@ from tests.cli.cli_support import (
     api_is_up,
     durable_script,
     eventually,
-    free_port,
     service_env,
     stop,
 )
 from tests.conftest import delete_prefix
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.timeout(120)
 TEXT_LINE = re.compile(

@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,54 +13,15 @@ from tests.cli.cli_support import (
     FLOWS,
     durable_script,
     eventually,
-    free_port,
     service_env,
     stop,
 )
+from tests.helpers import PrivateRedis, free_port
 
 pytestmark = pytest.mark.timeout(90)
 
 STARTUP = "1500 ms"
-
-
-class PrivateRedis:
-    """A redis-server of this test's own on a free loopback port (stopped and removed after)."""
-
-    def __init__(self, port: int, *args: str) -> None:
-        binary = shutil.which("redis-server")
-        assert binary is not None, "these tests need redis-server on the PATH"
-        self.port = port
-        self.dir = tempfile.mkdtemp(prefix="durable-test-redis-")
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-
-    def stop(self) -> None:
-        stop(self.proc, timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@pytest.fixture
-def password_redis() -> Iterator[PrivateRedis]:
-    import redis
-
-    server = PrivateRedis(free_port(), "--requirepass", "right-password")
-    conn = redis.Redis(port=server.port, password="right-password")
-    try:
-        eventually(lambda: _pings(conn), timeout=10)
-        yield server
-    finally:
-        conn.close()
-        server.stop()
-
-
-def _pings(conn: object) -> bool:
-    try:
-        return bool(conn.ping())  # type: ignore[attr-defined]
-    except Exception:
-        return False
+PASSWORD = ("--requirepass", "right-password")
 
 
 def run(*args: str, redis_url: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -98,12 +56,13 @@ def test_closed_port(name: str) -> None:
     assert f"(gave up after {1.5:g} s)" in out.stderr
 
 
+@pytest.mark.parametrize("private_redis", [PASSWORD], indirect=True)
 @pytest.mark.parametrize("name", ["worker", "dev"])
-def test_wrong_password(name: str, password_redis: PrivateRedis) -> None:
-    url = f"redis://:wrong-password@127.0.0.1:{password_redis.port}/0"
+def test_wrong_password(name: str, private_redis: PrivateRedis) -> None:
+    url = f"redis://:wrong-password@127.0.0.1:{private_redis.port}/0"
     out = run(*command(name), redis_url=url)
     assert_one_clear_line(
-        out, f"redis://:****@127.0.0.1:{password_redis.port}/0", "authentication failed"
+        out, f"redis://:****@127.0.0.1:{private_redis.port}/0", "authentication failed"
     )
     assert "wrong-password" not in out.stderr
 
@@ -146,12 +105,13 @@ def test_the_worker_waits_for_a_redis_that_comes_up_within_the_timeout(tmp_path:
         # Only once the worker has been refused does Redis start.
         eventually(lambda: f"waiting for Redis at {url}" in err_path.read_text(), timeout=30)
         assert proc.poll() is None
-        server = PrivateRedis(port)
+        server = PrivateRedis(port=port)
+        server.start()
         assert proc.wait(timeout=60) == 0, err_path.read_text()
     finally:
         stop(proc)
         if server is not None:
-            server.stop()
+            server.close()
     text = err_path.read_text()
     assert "durable worker ready" in text and "Traceback" not in text
 

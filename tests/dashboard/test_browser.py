@@ -21,10 +21,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.cli.cli_support import api_is_up, durable_script, free_port, service_env, stop
+from tests.cli.cli_support import api_is_up, durable_script, service_env, stop
 from tests.conftest import REDIS_URL, delete_prefix
 from tests.dashboard.browser import PHONE, desktop, screenshot, start_chromium, viewport
-from tests.helpers import wait_until
+from tests.helpers import free_port, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 

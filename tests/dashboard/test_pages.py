@@ -10,7 +10,6 @@ import pytest
 
 from durable.api import create_app
 from durable.settings import Settings
-from tests.cli.cli_support import free_port
 from tests.dashboard.flows import workflows
 from tests.dashboard.support import (
     API,
@@ -20,6 +19,7 @@ from tests.dashboard.support import (
     run_until,
     text_of,
 )
+from tests.helpers import free_port
 
 HOSTILE = "<script>alert('x')</script>"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from durable.connectivity import (
 )
 from durable.errors import ConfigurationError, RedisUnreachableError, StoreUnavailableError
 from tests.conftest import REDIS_URL
+from tests.helpers import free_port
 
 
 @pytest.mark.parametrize(
@@ -53,13 +53,6 @@ def test_describe_names_the_cause() -> None:
     wrapped.__cause__ = refused
     assert describe(wrapped) == "connection refused"
     assert describe(TimeoutError()) == "timed out"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_wait_for_redis_returns_the_server_info() -> None:

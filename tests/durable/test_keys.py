@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from durable import StepContext, keys, workflow
+from durable import StepContext, keys, store, workflow
 from durable.client import Client
 from durable.workflow import RegistryLike
 from tests.conftest import WorkerPool
@@ -119,17 +119,38 @@ def test_job_ids_parse_back_to_their_instance() -> None:
     assert keys.parse_job_id("app", "app:job:wf/a:b:x") is None
 
 
-def test_the_lua_bindings_are_the_pieces_of_the_key_functions() -> None:
-    bound = keys.lua_bindings("app")
-    status = bound["status_index"]
-    assert isinstance(status, tuple)
-    assert status[0] + "wf" + status[1] + "queued" + status[2] == (
-        keys.status_index_key("app", "wf", "queued")
+def test_a_lua_binding_is_its_key_function_in_pieces() -> None:
+    status = keys.lua_bindings("app")["status_index_key"]
+    assert status == keys.Template(("wf", "status"), ("app:w:", ":st:", ""))
+    assert keys.lua_bindings("app")["queue_key"] == keys.queue_key("app")
+
+
+async def test_the_scripts_build_the_keys_keys_py_builds(redis: Redis) -> None:
+    p = "a.b-c:d"
+    script = (
+        store.schema_source(p)
+        + """
+return {queue_key, leases_key, expiry_key, instance_key('wf', 'i:1'),
+  workflow_index_key('wf'), status_index_key('wf', 'queued'), version_index_key('wf', '7'),
+  version_status_index_key('wf', '7', 'queued'), versions_key('wf'),
+  instance_job_id('wf', 'i:1', 3), arq_job_key('j'), arq_in_progress_key('j'),
+  arq_retry_key('j'), member_separator}"""
     )
-    job = bound["job_id"]
-    assert isinstance(job, tuple)
-    assert "wf".join(job[:2]) + "i" + job[2] + "4" + job[3] == keys.job_id("app", "wf", "i", 4)
-    assert bound["queue"] == keys.queue_key("app")
+    built = [k.decode() for k in await redis.eval(script, 0)]
+    assert built == [
+        keys.queue_key(p), keys.leases_key(p), keys.expiry_key(p),
+        keys.instance_key(p, "wf", "i:1"), keys.workflow_index_key(p, "wf"),
+        keys.status_index_key(p, "wf", "queued"), keys.workflow_index_key(p, "wf", "7"),
+        keys.status_index_key(p, "wf", "queued", "7"), keys.versions_key(p, "wf"),
+        keys.job_id(p, "wf", "i:1", 3), keys.arq_job_key("j"), keys.arq_in_progress_key("j"),
+        keys.arq_retry_key("j"), keys.TAG_SEPARATOR,
+    ]  # fmt: skip
+    assert len(built) == len(keys.lua_bindings(p))
+
+
+def test_no_binding_shadows_a_script_argument() -> None:
+    names = {n for script in store.SCRIPTS.values() for n in (*script.keys, *script.argv)}
+    assert names.isdisjoint(keys.lua_bindings("app"))
 
 
 def _schema_pieces() -> tuple[set[str], set[str]]:

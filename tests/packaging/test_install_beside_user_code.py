@@ -22,9 +22,9 @@ import httpx
 import pytest
 import setuptools
 
-from tests.cli.cli_support import api_is_up, free_port, stop
+from tests.cli.cli_support import api_is_up, stop
 from tests.conftest import REDIS_URL
-from tests.helpers import wait_until
+from tests.helpers import free_port, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 

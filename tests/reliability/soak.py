@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from durable.client import Client
 from durable.errors import ClientError, StoreUnavailableError
 from durable.settings import Settings
+from tests.helpers import PrivateRedis
 from tests.reliability import flows
 from tests.reliability.invariants import (
     TERMINAL,
@@ -40,7 +41,7 @@ from tests.reliability.invariants import (
     stray_entries,
     stuck,
 )
-from tests.reliability.support import PrivateRedis, Workers
+from tests.reliability.support import Workers
 
 T = TypeVar("T")
 WAITS = 2

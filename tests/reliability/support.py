@@ -1,4 +1,4 @@
-"""What the reliability tests and the soak share: a private Redis, worker processes, a server.
+"""What the reliability tests and the soak share: worker processes and a real API server.
 
 Kept apart from tests/worker and tests/api so this package imports nothing from another test
 package's modules (their fixtures stay theirs).
@@ -7,14 +7,10 @@ package's modules (their fixtures stay theirs).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +22,7 @@ import uvicorn
 
 from durable.api import create_app
 from durable.settings import Settings
-from tests.helpers import wait_until
+from tests.helpers import free_port, wait_until
 
 with warnings.catch_warnings():
     # Starlette warns on import when its TestClient runs on httpx; the project depends on httpx.
@@ -38,62 +34,6 @@ __all__ = ["TestClient"]
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = "tests.reliability.flows:workflows"
 MOUNT = "/api/workflows"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class PrivateRedis:
-    """A redis-server of our own (AOF, fsync always) in a temp dir, restartable on its port."""
-
-    def __init__(self) -> None:
-        if shutil.which("redis-server") is None:
-            raise RuntimeError("redis-server is not on the PATH")
-        self.dir = tempfile.mkdtemp(prefix="durable-rel-")
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        args += ["--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-        wait_until(self._answers, timeout=20, interval=0.05)
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(sig)
-            self.proc.wait(20)
-            self.proc = None
-
-    def freeze(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGCONT)
-
-    def close(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGCONT)
-        self.stop(signal.SIGKILL)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Workers:
@@ -170,7 +110,3 @@ def api_server(settings: Settings, workflows: Any, **config: Any) -> Iterator[st
     finally:
         server.should_exit = True
         thread.join(timeout=15)
-
-
-def elapsed(since: float) -> float:
-    return time.monotonic() - since

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from durable.settings import Settings
-from tests.helpers import wait_until
+from tests.helpers import PrivateRedis, wait_until
 from tests.reliability import flows
-from tests.reliability.support import MOUNT, PrivateRedis, api_server
+from tests.reliability.support import MOUNT, api_server
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -34,14 +34,6 @@ NEEDS_REDIS: list[tuple[str, str, Any]] = [
     ("POST", "/rel-chain/instances/kept/resume", None),
     ("POST", "/rel-chain/instances/kept/retry-failed-step", None),
 ]
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from durable.api import create_app
 from durable.client import Client
 from durable.settings import Settings
 from tests.conftest import REDIS_URL
-from tests.helpers import assert_eventually
+from tests.helpers import assert_eventually, free_port
 from tests.reliability import flows
-from tests.reliability.support import MOUNT, TestClient, free_port
+from tests.reliability.support import MOUNT, TestClient
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -5,29 +5,20 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from durable.client import Client
 from durable.settings import Settings
-from tests.helpers import assert_eventually
+from tests.helpers import PrivateRedis, assert_eventually
 from tests.reliability import flows
-from tests.reliability.support import PrivateRedis, Workers
+from tests.reliability.support import Workers
 
 pytestmark = pytest.mark.timeout(90)
 
 # A worker that is between two commands when Redis goes is the one that suffers; a few restarts
 # make sure the test sees that moment.
 RESTARTS = 3
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.close()
 
 
 async def run_one(client: Client, iid: str) -> None:

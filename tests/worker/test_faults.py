@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -19,7 +17,6 @@ from durable.runner import Engine
 from durable.settings import Settings
 from tests import flows
 from tests.helpers import assert_eventually
-from tests.reliability.support import PrivateRedis
 from tests.worker.conftest import Procs, counter, owner_pid
 
 pytestmark = pytest.mark.timeout(120)
@@ -47,15 +44,6 @@ async def test_a_frozen_worker_late_write_is_refused(procs, client, redis):
     got = await client.get("held", "z1")
     assert got["details"]["output"] == [1, 2, 1]  # the second worker's result stands
     assert await counter(redis, "z1", "work") == 2
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.close()
-    shutil.rmtree(server.dir, ignore_errors=True)
 
 
 async def test_workers_and_clients_carry_on_after_a_redis_restart(private_redis, prefix):
