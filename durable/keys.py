@@ -26,7 +26,7 @@ arq's own, per job id:
   arq:retry:<job id>        string  arq's try counter
 
 Scripts get per-instance keys as KEYS (durable/store.py) and everything else from
-`lua_bindings`, baked in when they are registered.
+`lua_bindings`, bound when they are registered (status_index_key(wf, status), ...).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import functools
 import inspect
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from arq.constants import (
     health_check_key_suffix,
@@ -175,33 +176,44 @@ def arq_retry_key(job: str) -> str:
 # -- for the Lua scripts and for tests -----------------------------------------------------------
 
 
-def lua_bindings(prefix: str) -> dict[str, str | tuple[str, ...]]:
-    """The schema as the Lua scripts see it (durable/store.py bakes it into each script): fixed
-    keys as strings; each parametrised key as the pieces around its parameters, which the
-    scripts' `fill(pieces, ...)` joins with values given in the order of the names here.
-    Per-instance keys come as KEYS instead; the reaper builds the instance hash from here."""
+@dataclass(frozen=True)
+class Template:
+    """A parametrised key as text around its parameters: pieces[0] + params[0] + pieces[1] ..."""
+
+    params: tuple[str, ...]
+    pieces: tuple[str, ...]
+
+
+def template(build: Callable[..., str]) -> Template:
+    return Template(tuple(inspect.signature(build).parameters), pieces(build))
+
+
+def lua_bindings(prefix: str) -> dict[str, str | Template]:
+    """The schema as the Lua scripts see it, by the names they use: durable/store.py binds each
+    fixed key to a local and each template to a local function of its parameters. Per-instance
+    keys come as KEYS instead; the reaper builds the instance hash with instance_key."""
     p = prefix
     templates: dict[str, Callable[..., str]] = {
-        "instance": lambda wf, iid: instance_key(p, wf, iid),
-        "workflow_index": lambda wf: workflow_index_key(p, wf),
-        "status_index": lambda wf, status: status_index_key(p, wf, status),
-        "version_index": lambda wf, version: workflow_index_key(p, wf, version),
-        "version_status_index": lambda wf, version, status: status_index_key(
+        "instance_key": lambda wf, iid: instance_key(p, wf, iid),
+        "workflow_index_key": lambda wf: workflow_index_key(p, wf),
+        "status_index_key": lambda wf, status: status_index_key(p, wf, status),
+        "version_index_key": lambda wf, version: workflow_index_key(p, wf, version),
+        "version_status_index_key": lambda wf, version, status: status_index_key(
             p, wf, status, version
         ),
-        "versions": lambda wf: versions_key(p, wf),
-        "job_id": lambda wf, iid, n: job_id(p, wf, iid, n),
-        "arq_job": arq_job_key,
-        "arq_in_progress": arq_in_progress_key,
-        "arq_retry": arq_retry_key,
+        "versions_key": lambda wf: versions_key(p, wf),
+        "instance_job_id": lambda wf, iid, n: job_id(p, wf, iid, n),
+        "arq_job_key": lambda job: arq_job_key(job),
+        "arq_in_progress_key": lambda job: arq_in_progress_key(job),
+        "arq_retry_key": lambda job: arq_retry_key(job),
     }
-    fixed: dict[str, str | tuple[str, ...]] = {
-        "queue": queue_key(p),
-        "leases": leases_key(p),
-        "expiry": expiry_key(p),
+    fixed: dict[str, str | Template] = {
+        "queue_key": queue_key(p),
+        "leases_key": leases_key(p),
+        "expiry_key": expiry_key(p),
         "member_separator": TAG_SEPARATOR,
     }
-    return fixed | {name: pieces(build) for name, build in templates.items()}
+    return fixed | {name: template(build) for name, build in templates.items()}
 
 
 def describe(prefix: str, key: str) -> str | None:

@@ -8,6 +8,7 @@ of its reply (durable.replies). It does not interpret records (durable.records d
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -52,6 +53,14 @@ INSTANCE_KEYS: dict[str, Callable[[str, str, str], str]] = {
     "logs_stem": keys.logs_stem,
     "eids_key": keys.event_ids_key,
 }
+
+
+@functools.lru_cache(maxsize=4096)
+def _instance_keys(prefix: str, workflow: str, instance_id: str) -> dict[str, str]:
+    """An instance's keys by script name (cached: a worker writes the same instance often)."""
+    return {name: build(prefix, workflow, instance_id) for name, build in INSTANCE_KEYS.items()}
+
+
 # ... and the one per-call key: the idempotency answer of a control call ('' for none).
 KEY_NAMES = (*INSTANCE_KEYS, "answer_key")
 
@@ -122,7 +131,7 @@ def script_source(name: str, settings: Settings) -> str:
     as Lua locals, then the shared preamble (_lib.lua), then its body."""
     constants = "\n".join(
         [
-            f"local K = {_lua(keys.lua_bindings(settings.prefix))}",
+            schema_source(settings.prefix),
             f"local fname = {_lua(keys.ADVANCE_FUNCTION)}",
             f"local job_ttl_ms = {int(settings.job_timeout_ms)}",
             f"local retention_ms = {int(settings.retention_ms)}",
@@ -132,13 +141,26 @@ def script_source(name: str, settings: Settings) -> str:
     return "\n".join([constants, SCRIPTS[name].prologue(), _source("_lib"), _source(name)])
 
 
-def _lua(value: str | tuple[str, ...] | dict[str, str | tuple[str, ...]]) -> str:
-    """A Lua literal: a string, a list of strings, or a table of those by identifier."""
+def schema_source(prefix: str) -> str:
+    """The key schema in Lua: keys.lua_bindings as local strings and functions."""
+    return "\n".join(_binding(name, value) for name, value in keys.lua_bindings(prefix).items())
+
+
+def _binding(name: str, value: str | keys.Template) -> str:
+    """A fixed key as a local string; a template as a local function of its parameters (as
+    cheap as spelling the concatenation out: nothing is built per call but the closure)."""
     if isinstance(value, str):
-        return "'" + "".join(_lua_char(b) for b in value.encode()) + "'"
-    if isinstance(value, tuple):
-        return "{" + ", ".join(_lua(v) for v in value) + "}"
-    return "{" + ", ".join(f"{k} = {_lua(v)}" for k, v in value.items()) + "}"
+        return f"local {name} = {_lua(value)}"
+    parts = [_lua(value.pieces[0])]
+    for param, piece in zip(value.params, value.pieces[1:], strict=True):
+        parts += [param, _lua(piece)]
+    body = " .. ".join(part for part in parts if part != "''")
+    return f"local function {name}({', '.join(value.params)}) return {body} end"
+
+
+def _lua(value: str) -> str:
+    """A Lua string literal."""
+    return "'" + "".join(_lua_char(b) for b in value.encode()) + "'"
 
 
 def _lua_char(byte: int) -> str:
@@ -180,18 +202,13 @@ class Store:
         self, name: str, ref: Ref | None, argv: dict[str, Any], answer_key: str = ""
     ) -> tuple[list[str], list[Any]]:
         script = SCRIPTS[name]
-        if set(argv) != set(script.argv):
+        if argv.keys() != set(script.argv):
             raise TypeError(f"the {name} script takes {script.argv}, not {tuple(argv)}")
-        head: list[Any] = []
-        keys_: list[str] = []
-        if ref is not None:
-            wf, iid, p = ref.workflow, ref.instance_id, self.settings.prefix
-            keys_ = [
-                answer_key if n == "answer_key" else INSTANCE_KEYS[n](p, wf, iid)
-                for n in script.keys
-            ]
-            head = [wf, iid]
-        return keys_, [*head, *(argv[n] for n in script.argv)]
+        if ref is None:
+            return [], [argv[n] for n in script.argv]
+        known = _instance_keys(self.settings.prefix, ref.workflow, ref.instance_id)
+        keys_ = [answer_key if n == "answer_key" else known[n] for n in script.keys]
+        return keys_, [ref.workflow, ref.instance_id, *(argv[n] for n in script.argv)]
 
     async def _run(
         self, name: str, ref: Ref | None, answer_key: str = "", **argv: Any

@@ -1,26 +1,20 @@
 -- Shared preamble of every script. durable/store.py registers each script as: its prologue,
 -- this file, the script's body. The prologue defines, as locals:
---   K       the key schema (durable/keys.py lua_bindings): K.queue, K.leases, K.expiry and
---           K.member_separator are strings; every other entry is the pieces of a parametrised
---           key, joined with its values by fill (K.status_index: workflow, status)
+--   the key schema (durable/keys.py lua_bindings): queue_key, leases_key, expiry_key and
+--           member_separator (strings); instance_key(wf, iid), workflow_index_key(wf),
+--           status_index_key(wf, status), version_index_key(wf, version),
+--           version_status_index_key(wf, version, status), versions_key(wf),
+--           instance_job_id(wf, iid, n), arq_job_key(job), arq_in_progress_key(job) and
+--           arq_retry_key(job) (functions)
 --   fname, job_ttl_ms, retention_ms, lease_ttl_ms   this deployment's settings
 --   ikey, steps_stem, events_stem, logs_stem, eids_key, answer_key   the script's KEYS, by the
 --           names its header lists (nil when it takes none of them); a script appends the run
 --           number to a stem
 --   wf, iid and the names of the script's ARGV, as its header lists them (strings)
 -- No script spells a key: every key comes from the prologue.
-local member = wf and (wf .. K.member_separator .. iid)
+local member = wf and (wf .. member_separator .. iid)
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-
--- A parametrised key: its pieces (from K) joined with the values, in order.
-local function fill(pieces, ...)
-  local out = pieces[1]
-  for i = 1, select('#', ...) do
-    out = out .. select(i, ...) .. pieces[i + 1]
-  end
-  return out
-end
 
 local function hget(field)
   return redis.call('HGET', ikey, field)
@@ -28,11 +22,11 @@ end
 
 local function set_status(new)
   local cur = redis.call('HMGET', ikey, 'status', 'created', 'version')
-  if cur[1] then redis.call('ZREM', fill(K.status_index, wf, cur[1]), iid) end
-  redis.call('ZADD', fill(K.status_index, wf, new), cur[2], iid)
+  if cur[1] then redis.call('ZREM', status_index_key(wf, cur[1]), iid) end
+  redis.call('ZADD', status_index_key(wf, new), cur[2], iid)
   if cur[3] then
-    if cur[1] then redis.call('ZREM', fill(K.version_status_index, wf, cur[3], cur[1]), iid) end
-    redis.call('ZADD', fill(K.version_status_index, wf, cur[3], new), cur[2], iid)
+    if cur[1] then redis.call('ZREM', version_status_index_key(wf, cur[3], cur[1]), iid) end
+    redis.call('ZADD', version_status_index_key(wf, cur[3], new), cur[2], iid)
   end
   redis.call('HSET', ikey, 'status', new, 'updated', now)
 end
@@ -40,11 +34,11 @@ end
 local function drop_job()
   local old = hget('job')
   if old then
-    redis.call('ZREM', K.queue, old)
-    redis.call('DEL', fill(K.arq_job, old))
+    redis.call('ZREM', queue_key, old)
+    redis.call('DEL', arq_job_key(old))
     redis.call('HDEL', ikey, 'job', 'due')
   end
-  redis.call('ZREM', K.leases, member)
+  redis.call('ZREM', leases_key, member)
 end
 
 -- Enqueue an arq job (arq's JSON job format) due at `due`, replacing any pending one. The lease
@@ -52,14 +46,14 @@ end
 -- by housekeeping (its worker may have died between claiming the job and taking the lease).
 local function schedule(due)
   drop_job()
-  local jid = fill(K.job_id, wf, iid, redis.call('HINCRBY', ikey, 'jobn', 1))
+  local jid = instance_job_id(wf, iid, redis.call('HINCRBY', ikey, 'jobn', 1))
   -- built as text: an empty Lua table has no JSON type of its own ("k" must be an object)
   local job = '{"t":1,"f":' .. cjson.encode(fname) .. ',"a":[' .. cjson.encode(wf) .. ',' ..
     cjson.encode(iid) .. '],"k":{},"et":' .. now .. '}'
-  redis.call('SET', fill(K.arq_job, jid), job, 'PX', job_ttl_ms)
-  redis.call('ZADD', K.queue, due, jid)
+  redis.call('SET', arq_job_key(jid), job, 'PX', job_ttl_ms)
+  redis.call('ZADD', queue_key, due, jid)
   redis.call('HSET', ikey, 'job', jid, 'due', due)
-  redis.call('ZADD', K.leases, due + lease_ttl_ms, member)
+  redis.call('ZADD', leases_key, due + lease_ttl_ms, member)
   return jid
 end
 
@@ -76,16 +70,16 @@ end
 
 local function expire_all()
   each_key(function(k) redis.call('PEXPIRE', k, retention_ms) end)
-  redis.call('ZADD', K.expiry, now + retention_ms, member)
+  redis.call('ZADD', expiry_key, now + retention_ms, member)
 end
 
 local function persist_all()
   each_key(function(k) redis.call('PERSIST', k) end)
-  redis.call('ZREM', K.expiry, member)
+  redis.call('ZREM', expiry_key, member)
 end
 
 local function release_lease()
-  redis.call('ZREM', K.leases, member)
+  redis.call('ZREM', leases_key, member)
   redis.call('HDEL', ikey, 'lease', 'owner', 'ajob')
 end
 

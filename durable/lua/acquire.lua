@@ -33,6 +33,6 @@ set_status('running')
 redis.call('HSET', ikey, 'lease', now + ttl, 'owner', owner, 'ajob', job_id)
 redis.call('HDEL', ikey, 'wake')
 if not hget('started') then redis.call('HSET', ikey, 'started', now) end
-redis.call('ZADD', K.leases, now + ttl, member)
+redis.call('ZADD', leases_key, now + ttl, member)
 local run = hget('run')
 return {'ok', fence, now, redis.call('HGETALL', ikey), redis.call('HGETALL', steps_stem .. run)}

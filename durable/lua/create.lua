@@ -11,11 +11,11 @@ end
 redis.call('HSET', ikey, 'v', 1, 'wf', wf, 'id', iid, 'run', 0, 'params', params,
   'created', now, 'updated', now, 'fence', 0)
 if idempotency_key ~= '' then redis.call('HSET', ikey, 'ik', idempotency_key) end
-redis.call('ZADD', fill(K.workflow_index, wf), now, iid)
+redis.call('ZADD', workflow_index_key(wf), now, iid)
 if version ~= '' then
   redis.call('HSET', ikey, 'version', version)
-  redis.call('HSET', fill(K.versions, wf), iid, version)
-  redis.call('ZADD', fill(K.version_index, wf, version), now, iid)
+  redis.call('HSET', versions_key(wf), iid, version)
+  redis.call('ZADD', version_index_key(wf, version), now, iid)
 end
 set_status('queued')
 schedule(now)

@@ -5,38 +5,38 @@
 -- ARGV: limit (members per set and call)
 -- Replies: {recovered, expired}
 local function bind(m)
-  local at = string.find(m, K.member_separator, 1, true)
-  member, wf, iid = m, string.sub(m, 1, at - 1), string.sub(m, at + #K.member_separator)
-  ikey = fill(K.instance, wf, iid)
+  local at = string.find(m, member_separator, 1, true)
+  member, wf, iid = m, string.sub(m, 1, at - 1), string.sub(m, at + #member_separator)
+  ikey = instance_key(wf, iid)
 end
 
 local statuses = {'queued', 'running', 'waiting', 'paused', 'complete', 'errored', 'terminated'}
 
 local function drop_from_indexes()
-  redis.call('ZREM', fill(K.workflow_index, wf), iid)
-  local versions = fill(K.versions, wf)
+  redis.call('ZREM', workflow_index_key(wf), iid)
+  local versions = versions_key(wf)
   local version = redis.call('HGET', versions, iid)
   if version then
     redis.call('HDEL', versions, iid)
-    redis.call('ZREM', fill(K.version_index, wf, version), iid)
+    redis.call('ZREM', version_index_key(wf, version), iid)
   end
   for _, s in ipairs(statuses) do
-    redis.call('ZREM', fill(K.status_index, wf, s), iid)
-    if version then redis.call('ZREM', fill(K.version_status_index, wf, version, s), iid) end
+    redis.call('ZREM', status_index_key(wf, s), iid)
+    if version then redis.call('ZREM', version_status_index_key(wf, version, s), iid) end
   end
 end
 
 local recovered, expired = 0, 0
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, limit)) do
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', leases_key, '-inf', now, 'LIMIT', 0, limit)) do
   bind(m)
-  redis.call('ZREM', K.leases, m)
+  redis.call('ZREM', leases_key, m)
   local status, job = hget('status'), hget('job')
   if status == 'running' then
     local lease = tonumber(hget('lease') or 0)
     if lease <= now then
       local dead = hget('ajob')
       if dead then  -- arq's markers of the dead worker's job would linger for a day
-        redis.call('DEL', fill(K.arq_in_progress, dead), fill(K.arq_retry, dead))
+        redis.call('DEL', arq_in_progress_key(dead), arq_retry_key(dead))
       end
       redis.call('HINCRBY', ikey, 'fence', 1)
       redis.call('HINCRBY', ikey, 'lost', 1)
@@ -45,21 +45,21 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0
       schedule(now)
       recovered = recovered + 1
     else
-      redis.call('ZADD', K.leases, lease, m)
+      redis.call('ZADD', leases_key, lease, m)
     end
   elseif job and (status == 'queued' or status == 'waiting') then
-    local claimed = redis.call('EXISTS', fill(K.arq_in_progress, job)) == 1
-    if claimed or not redis.call('ZSCORE', K.queue, job) then
+    local claimed = redis.call('EXISTS', arq_in_progress_key(job)) == 1
+    if claimed or not redis.call('ZSCORE', queue_key, job) then
       schedule(tonumber(hget('due')))
       recovered = recovered + 1
     else
-      redis.call('ZADD', K.leases, now + lease_ttl_ms, m)
+      redis.call('ZADD', leases_key, now + lease_ttl_ms, m)
     end
   end
 end
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', K.expiry, '-inf', now, 'LIMIT', 0, limit)) do
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', expiry_key, '-inf', now, 'LIMIT', 0, limit)) do
   bind(m)
-  redis.call('ZREM', K.expiry, m)
+  redis.call('ZREM', expiry_key, m)
   if redis.call('EXISTS', ikey) == 0 then
     drop_from_indexes()
     expired = expired + 1

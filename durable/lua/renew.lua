@@ -5,5 +5,5 @@
 local ttl = tonumber(ttl_ms)
 if not holds(fence) then return {'fenced', 0} end
 redis.call('HSET', ikey, 'lease', now + ttl)
-redis.call('ZADD', K.leases, now + ttl, member)
+redis.call('ZADD', leases_key, now + ttl, member)
 return {'ok', tonumber(hget('pause') or 0)}
