@@ -54,8 +54,8 @@ class Procs:
 
 
 @pytest.fixture
-def procs(prefix: str) -> Iterator[Procs]:
-    os.environ["DURABLE_PREFIX"] = prefix
+def procs(prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Procs]:
+    monkeypatch.setenv("DURABLE_PREFIX", prefix)  # tests.flows.counter_key, here and in workers
     group = Procs(prefix)
     yield group
     group.stop()

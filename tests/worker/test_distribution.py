@@ -5,33 +5,36 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
+from durable.client import Client
 from tests.helpers import assert_eventually
-from tests.worker.conftest import counter, owner_pid, status
+from tests.worker.conftest import Procs, counter, owner_pid, status
 
 pytestmark = pytest.mark.timeout(120)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_a_killed_worker_instance_is_finished_by_another(procs, client, redis):
+async def test_a_killed_worker_instance_is_finished_by_another(
+    procs: Procs, client: Client, redis: Redis
+) -> None:
     procs.start()
     procs.start()
     await client.create("held", instance_id="k1", params={"hold": 2})
     await assert_eventually(lambda: counter(redis, "k1", "work"), 15)
     pid = await assert_eventually(lambda: owner_pid(redis, client, "held", "k1"), 5)
     os.kill(pid, signal.SIGKILL)
-    killed_at = time.monotonic()
 
     async def done() -> bool:
         return await status(client, "held", "k1") == "complete"
 
-    await assert_eventually(done, 20)
-    assert time.monotonic() - killed_at < 2 + 2 + 3  # lease TTL + hold + slack
+    # Recovery goes by the 2 s lease: nothing else (the day-long job timeout) would finish the
+    # instance within the polling limit.
+    await assert_eventually(done, 30)
     got = await client.get("held", "k1")
     assert got["details"]["output"] == [1, 2, 1]
     assert await counter(redis, "k1", "work") == 2  # at-least-once execution ...
@@ -40,20 +43,23 @@ async def test_a_killed_worker_instance_is_finished_by_another(procs, client, re
     assert all(s["status"] == "completed" for s in steps)
 
 
-async def test_sigterm_hands_work_over_without_waiting_for_the_lease(procs, client, redis):
+async def test_sigterm_hands_work_over_without_waiting_for_the_lease(
+    procs: Procs, client: Client, redis: Redis
+) -> None:
     first = procs.start(lease_ttl="30 s", grace="1 s")
     await client.create("held", instance_id="t1", params={"hold": 4})
     await assert_eventually(lambda: counter(redis, "t1", "work"), 15)
+    assert await owner_pid(redis, client, "held", "t1") == first.pid
     procs.start(lease_ttl="30 s", grace="1 s")
     first.send_signal(signal.SIGTERM)
     assert first.wait(15) == 0
-    termed_at = time.monotonic()
+    # By the time it has exited, the worker has given its 30 s lease back.
+    assert await owner_pid(redis, client, "held", "t1") != first.pid
 
     async def rerun() -> bool:
         return await counter(redis, "t1", "work") == 2
 
-    await assert_eventually(rerun, 10)
-    assert time.monotonic() - termed_at < 5  # far below the 30 s lease
+    await assert_eventually(rerun, 20)  # well inside the 30 s the lease would have lasted
     await assert_eventually(lambda: _is(status(client, "held", "t1"), "complete"), 15)
 
 
@@ -61,7 +67,9 @@ async def _is(value: Any, expected: Any) -> bool:
     return await value == expected
 
 
-async def test_sigterm_lets_a_short_step_finish_and_exits_zero(procs, client, redis):
+async def test_sigterm_lets_a_short_step_finish_and_exits_zero(
+    procs: Procs, client: Client, redis: Redis
+) -> None:
     proc = procs.start(grace="10 s")
     await client.create("held", instance_id="t2", params={"hold": 0.5})
     await assert_eventually(lambda: counter(redis, "t2", "work"), 15)
@@ -72,7 +80,9 @@ async def test_sigterm_lets_a_short_step_finish_and_exits_zero(procs, client, re
     assert steps["work"]["status"] == "completed"
 
 
-async def test_many_instances_on_three_workers_record_each_step_once(procs, client, redis):
+async def test_many_instances_on_three_workers_record_each_step_once(
+    procs: Procs, client: Client, redis: Redis
+) -> None:
     for _ in range(3):
         procs.start()
     ids = [f"m{n}" for n in range(40)]

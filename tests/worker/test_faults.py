@@ -6,39 +6,57 @@ import os
 import signal
 import time
 from dataclasses import replace
-from typing import Any
+from datetime import datetime
 
 import pytest
 from redis.asyncio import Redis
 
+from durable import keys
 from durable.client import Client
 from durable.clock import Clock
 from durable.runner import Engine
 from durable.settings import Settings
 from tests import flows
-from tests.helpers import assert_eventually
+from tests.helpers import PrivateRedis, assert_eventually
 from tests.worker.conftest import Procs, counter, owner_pid
 
 pytestmark = pytest.mark.timeout(120)
 
 
-async def test_a_frozen_worker_late_write_is_refused(procs, client, redis):
+async def jobs_in_progress(redis: Redis, prefix: str, wf: str, iid: str) -> set[bytes]:
+    """The arq jobs of one instance that a worker has claimed and not yet finished."""
+    pattern = keys.arq_in_progress_key(keys.job_id(prefix, wf, iid, "*"))
+    return {key async for key in redis.scan_iter(match=pattern)}
+
+
+async def test_a_frozen_worker_late_write_is_refused(
+    procs: Procs, client: Client, redis: Redis
+) -> None:
     procs.start(lease_ttl="1 s")
     await client.create("held", instance_id="z1", params={"hold": 2})
     await assert_eventually(lambda: counter(redis, "z1", "work"), 15)
     pid = await owner_pid(redis, client, "held", "z1")
+    (frozen_job,) = await jobs_in_progress(redis, client.settings.prefix, "held", "z1")
     os.kill(pid, signal.SIGSTOP)
     try:
         procs.start(lease_ttl="1 s")
 
         async def done() -> bool:
-            return (await client.get("held", "z1"))["details"]["status"] == "complete"
+            got = await client.get("held", "z1")
+            return bool(got["details"]["status"] == "complete")
 
         await assert_eventually(done, 20)
+        before = await client.history("held", "z1")
     finally:
         os.kill(pid, signal.SIGCONT)
-    before = await client.history("held", "z1")
-    time.sleep(2.5)  # the thawed worker's step ends now and tries to record its result
+
+    # Thawed, the worker's step ends and tries to record its result; then its arq job ends
+    # (the job's in-progress marker goes), so by then its late write has been made and refused.
+    async def frozen_job_ended() -> bool:
+        return not bool(await redis.exists(frozen_job))
+
+    await assert_eventually(frozen_job_ended, 30)
+    os.kill(pid, 0)  # the worker itself is still alive: its job ended, not the process
     after = await client.history("held", "z1")
     assert before["steps"] == after["steps"]
     got = await client.get("held", "z1")
@@ -46,11 +64,12 @@ async def test_a_frozen_worker_late_write_is_refused(procs, client, redis):
     assert await counter(redis, "z1", "work") == 2
 
 
-async def test_workers_and_clients_carry_on_after_a_redis_restart(private_redis, prefix):
-    os.environ["DURABLE_PREFIX"] = prefix
+async def test_workers_and_clients_carry_on_after_a_redis_restart(
+    private_redis: PrivateRedis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DURABLE_PREFIX", prefix)
+    monkeypatch.setenv("REDIS_URL", private_redis.url)
     group = Procs(prefix)
-    env_url = os.environ.get("REDIS_URL")
-    os.environ["REDIS_URL"] = private_redis.url
     settings = Settings(redis_url=private_redis.url, prefix=prefix, lease_ttl_ms=2000)
     c = Client(flows.workflows, settings)
     try:
@@ -62,7 +81,7 @@ async def test_workers_and_clients_carry_on_after_a_redis_restart(private_redis,
         for i in ids:
             await c.send_event("mixed", i, type="go", payload=i)
         private_redis.stop()
-        time.sleep(1.0)
+        time.sleep(1.0)  # the outage itself, not a wait for an outcome
         private_redis.start()
 
         async def all_complete() -> bool:
@@ -75,34 +94,44 @@ async def test_workers_and_clients_carry_on_after_a_redis_restart(private_redis,
     finally:
         await c.aclose()
         group.stop()
-        if env_url is None:
-            os.environ.pop("REDIS_URL", None)
-        else:
-            os.environ["REDIS_URL"] = env_url
 
 
-@pytest.mark.parametrize("skew_s", [-3.0, 3.0])
+# Far more than any delay of the test itself: a timer that followed the worker's clock would wake
+# a minute early or a minute late, which the Redis timestamps below tell apart from scheduling.
+SKEW_MS = 60_000
+
+
+@pytest.mark.parametrize("skew_ms", [-SKEW_MS, SKEW_MS])
 async def test_timers_follow_redis_time_whatever_the_worker_clock(
-    settings: Settings, redis: Redis, skew_s: float, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, redis: Redis, skew_ms: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DURABLE_PREFIX", settings.prefix)
     client = Client(flows.workflows, replace(settings, lease_ttl_ms=5000))
-    skewed = Clock(lambda: time.time() + skew_s)
+    skewed = Clock(lambda: time.time() + skew_ms / 1000)
     client._engine = Engine(client.store, client.registry, clock=skewed)
     try:
         await client.create("mixed", instance_id="sk1", params={"sleep_ms": 700})
         await client.send_event("mixed", "sk1", type="go", payload=1)
-        started = time.monotonic()
         await client.tick()
         steps = {s["stepKey"]: s for s in (await client.history("mixed", "sk1"))["steps"]}
         assert steps["nap"]["status"] == "waiting"
 
-        async def woke() -> Any:
+        async def woke() -> bool:
             await client.tick()
             got = await client.get("mixed", "sk1")
-            return got["details"]["status"] == "complete" and time.monotonic() - started
+            return bool(got["details"]["status"] == "complete")
 
-        elapsed = await assert_eventually(woke, 10, interval=0.01)
-        assert 0.69 <= elapsed < 1.5
+        await assert_eventually(woke, 20, interval=0.01)
+        got = await client.get("mixed", "sk1")
+        steps = {s["stepKey"]: s for s in (await client.history("mixed", "sk1"))["steps"]}
     finally:
         await client.aclose()
+    # createdAt and completedAt are Redis TIME; wakeAt is what the engine computed.
+    created, completed = ms(got["meta"]["createdAt"]), ms(got["meta"]["completedAt"])
+    wake = ms(steps["nap"]["wakeAt"])
+    assert 700 <= wake - created < SKEW_MS / 2  # set 700 ms ahead in Redis time
+    assert wake <= completed < wake + SKEW_MS / 2  # and kept: not early, not a skew late
+
+
+def ms(stamp: str) -> int:
+    return int(datetime.fromisoformat(stamp).timestamp() * 1000)
