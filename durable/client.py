@@ -18,7 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
-from durable import keys, records, validation
+from durable import keys, records, tracing, validation
 from durable.durations import Duration, to_ms
 from durable.errors import (
     FailedStepNotRetryableError,
@@ -142,8 +142,9 @@ class Client:
         ref, encoded = self._prepare(wf, iid, params)
         async with _store_errors():
             made = await self.store.create(
-                ref, params=encoded, idempotency_key=key or "", version=wf.version or ""
-            )
+                ref, params=encoded, idempotency_key=key or "", version=wf.version or "",
+                traceparent=tracing.traceparent(),
+            )  # fmt: skip
         # a generated id is new: "exists" can only be our own create retried after a lost reply
         created = made.created or iid is None
         return {"id": ref.instance_id, "details": records.details(made.instance)}, created
@@ -154,7 +155,9 @@ class Client:
             raise ValidationError(f"a batch holds at most {BATCH_LIMIT} instances")
         prepared = [self._prepare(wf, item.get("id"), item.get("params")) for item in items]
         async with _store_errors():
-            results = await self.store.create_many(prepared, version=wf.version or "")
+            results = await self.store.create_many(
+                prepared, version=wf.version or "", traceparent=tracing.traceparent()
+            )
         return [
             {"id": ref.instance_id, "details": records.details(made.instance)}
             for (ref, _), made in zip(prepared, results, strict=True)
@@ -315,7 +318,9 @@ class Client:
         body = validation.sized_json(payload, "event payload", self.settings.max_payload_bytes)
         head = records.dumps({"id": eid, "t": etype})[:-1]
         async with _store_errors():
-            reply = await self.store.send_event(ref, head=head, payload=body, event_id=eid)
+            reply = await self.store.send_event(
+                ref, head=head, payload=body, event_id=eid, traceparent=tracing.traceparent()
+            )
         if isinstance(reply, NotFound | Terminal):
             _missing(ref, reply)
         return {"accepted": True, "status": records.details(reply.before)}

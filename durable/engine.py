@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal, NoReturn
 
+from durable import observe
 from durable.calling import is_async, takes_context
 from durable.clock import Clock
 from durable.durations import Duration, datetime_to_ms, to_ms
@@ -157,6 +158,7 @@ class Execution:
         if rec is not None:
             return dict(rec)
         q, self.next_q = self.next_q, self.next_q + 1
+        observe.get().step(self.ref.workflow, step_type, "started")
         now = self.now()
         return {"s": StepStatus.RUNNING, "n": name, "t": step_type, "q": q, "c": now, "u": now}
 
@@ -276,7 +278,8 @@ class Execution:
             self.budget -= 1
         mark = RunningMark(self, key, encode_step(rec))
         try:
-            value = await self._invoke(key, fn, rec["a"], timeout_ms)
+            invoked = self._invoke(key, fn, rec["a"], timeout_ms)
+            value = await observe.get().attempt(invoked, self.ref, self.run, key, rec["a"])
         except Exception as exc:  # a failed attempt: retry or fail the step
             await mark.settle()
             return await self._failed_attempt(key, rec, policy, exc)
@@ -323,6 +326,7 @@ class Execution:
         winner = await self.save(key, record)
         if winner is not None:
             return self._replay(winner)
+        observe.get().step(self.ref.workflow, StepType.DO, "completed")
         self._boundary()
         return json.loads(encoded)
 
@@ -351,6 +355,7 @@ class Execution:
         winner = await self.save(key, encode_step(rec))
         if winner is not None:
             return self._replay(winner)
+        observe.get().step(self.ref.workflow, StepType.DO, "retried")
         log.info(
             "step %s of %s/%s failed on attempt %d/%d (%s: %s); next attempt at %s",
             key, self.ref.workflow, self.ref.instance_id, rec["a"], rec["m"],
@@ -375,6 +380,7 @@ class Execution:
         rec.pop("r", None)
         add_failed_attempt(rec, error, now)
         winner = await self.save(key, encode_step(rec))
+        observe.get().step(self.ref.workflow, StepType.DO, "failed")
         return self._replay(winner or rec)
 
     # -- sleeps --------------------------------------------------------------------------------
@@ -405,6 +411,7 @@ class Execution:
             self.suspend(rec["w"])
         rec.update(s=StepStatus.COMPLETED, u=now)
         await self.save(key, encode_step(rec))
+        observe.get().step(self.ref.workflow, StepType.SLEEP, "completed")
         self._boundary()
 
     # -- events --------------------------------------------------------------------------------
@@ -434,9 +441,13 @@ class Execution:
             self._refused(resolved)
         self.recorded[key] = json.loads(resolved.record)
         if resolved.outcome == Tag.EVENT:
+            event = self.recorded[key]["r"]
+            observe.get().step(self.ref.workflow, StepType.WAIT_FOR_EVENT, "completed")
+            observe.get().event_consumed(self.ref.workflow, event["timestamp"], rec["c"])
             self._boundary()
             return _received(self.recorded[key]["r"])
         if resolved.outcome == Tag.TIMEOUT:
+            observe.get().step(self.ref.workflow, StepType.WAIT_FOR_EVENT, "failed")
             raise WaitForEventTimeoutError(key, type)
         self.suspend(rec["w"])
         raise AssertionError("unreachable")  # pragma: no cover

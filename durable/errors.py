@@ -15,6 +15,7 @@ DurableError
  ├── InstanceWaitTimeoutError (also TimeoutError)  Client.wait gave up; the instance runs on
  ├── ConfigurationError                 bad settings or registry import path
  ├── RedisUnreachableError             a service could not reach Redis at start-up
+ ├── MetricsServerError               a worker could not serve its metrics port
  └── ClientError                        control-plane errors; each has a stable `code`
       ├── ValidationError               VALIDATION_ERROR
       │    ├── InvalidInstanceIdError   INVALID_INSTANCE_ID
@@ -174,6 +175,16 @@ class RedisUnreachableError(DurableError):
         self.url = url
         self.cause = cause
         self.waited_ms = waited_ms
+
+
+class MetricsServerError(DurableError):
+    """A worker could not listen on its metrics port (`--metrics-port`), e.g. one in use."""
+
+    def __init__(self, host: str, port: int, cause: str) -> None:
+        super().__init__(f"cannot serve metrics on {host}:{port}: {cause}")
+        self.host = host
+        self.port = port
+        self.cause = cause
 
 
 class ClientError(DurableError):

@@ -85,6 +85,8 @@ class Acquired:
     now_ms: int
     instance: dict[str, str]
     steps: dict[str, str]  # step key -> record JSON, of the current run
+    due_ms: int = 0  # when the job taken was due (0: none)
+    status_before: str = ""  # 'waiting' when a timer woke the instance
 
 
 @dataclass(frozen=True)
@@ -225,8 +227,10 @@ def create(raw: list[Any]) -> Created:
 
 def acquire(raw: list[Any]) -> Acquired | Early | Refused:
     match raw:
-        case [Tag.OK, fence, now, instance, steps]:
-            return Acquired(str(fence), int(now), pairs(instance), pairs(steps))
+        case [Tag.OK, fence, now, instance, steps, due, before]:
+            return Acquired(
+                str(fence), int(now), pairs(instance), pairs(steps), int(due), _s(before)
+            )
         case [Tag.EARLY, job, due, now]:
             return Early(str(job), int(due), int(now))
         case [Tag.GONE | Tag.STALE | Tag.BUSY as reason]:

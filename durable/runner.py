@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from redis.exceptions import RedisError
 
+from durable import observe
 from durable.clock import Clock
 from durable.engine import Execution, LeaseLost, owner_name
 from durable.errors import StepResultError, SuspendExecution
@@ -70,7 +71,8 @@ class Engine:
             )
             runs += 1
             with bound(workflow=ref.workflow, instance=ref.instance_id, run=execution.run):
-                next_job = await self._execute(workflow, execution)
+                executing = self._execute(workflow, execution)
+                next_job = await observe.get().execution(executing, ref, got)  # metrics, spans
             if next_job is None:
                 return runs
             job_id = next_job
@@ -121,6 +123,7 @@ class Engine:
         return outcome
 
     async def _finalize(self, execution: Execution, outcome: Outcome) -> str | None:
+        observe.get().execution_ended(execution.ref.workflow, outcome.kind)
         if outcome.kind == "lost":
             return None
         ref, fence, run = execution.ref, execution.fence, execution.run

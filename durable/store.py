@@ -92,7 +92,7 @@ _EVERY = tuple(INSTANCE_KEYS)  # scripts that expire or persist all of an instan
 _LOGGED = ("log_lines", "log_count")
 
 SCRIPTS: dict[str, Script] = {
-    "create": Script(("ikey",), ("params", "idempotency_key", "version")),
+    "create": Script(("ikey",), ("params", "idempotency_key", "version", "traceparent")),
     "acquire": Script(("ikey", "steps_stem"), ("job_id", "owner", "ttl_ms")),
     "renew": Script(("ikey",), ("fence", "ttl_ms")),
     "save_step": Script(
@@ -117,7 +117,9 @@ SCRIPTS: dict[str, Script] = {
         (*_EVERY, "answer_key"),
         ("key", "expected", "head", "delay_ms", "answer_ttl_ms", "answer"),
     ),
-    "send_event": Script(("ikey", "events_stem", "eids_key"), ("head", "payload", "event_id")),
+    "send_event": Script(
+        ("ikey", "events_stem", "eids_key"), ("head", "payload", "event_id", "traceparent")
+    ),
     "read": Script(("ikey", "steps_stem")),
 }
 
@@ -224,20 +226,28 @@ class Store:
     # -- creating and reading ------------------------------------------------------------------
 
     async def create(
-        self, ref: Ref, *, params: str, idempotency_key: str = "", version: str = ""
+        self,
+        ref: Ref,
+        *,
+        params: str,
+        idempotency_key: str = "",
+        version: str = "",
+        traceparent: str = "",
     ) -> Created:
         reply = await self._run(
-            "create", ref, params=params, idempotency_key=idempotency_key, version=version
-        )
+            "create", ref, params=params, idempotency_key=idempotency_key, version=version,
+            traceparent=traceparent,
+        )  # fmt: skip
         return replies.create(reply)
 
     async def create_many(
-        self, items: Iterable[tuple[Ref, str]], *, version: str = ""
+        self, items: Iterable[tuple[Ref, str]], *, version: str = "", traceparent: str = ""
     ) -> list[Created]:
         """One pipelined create per (ref, params): one round trip for all."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for ref, params in items:
                 argv = {"params": params, "idempotency_key": "", "version": version}
+                argv["traceparent"] = traceparent
                 keys_, args = self._arguments("create", ref, argv)
                 await self._scripts["create"](keys=keys_, args=args, client=pipe)
             results = await pipe.execute()
@@ -397,7 +407,10 @@ class Store:
         return replies.retry_step(reply)
 
     async def send_event(
-        self, ref: Ref, *, head: str, payload: str, event_id: str
+        self, ref: Ref, *, head: str, payload: str, event_id: str, traceparent: str = ""
     ) -> EventStored | NotFound | Terminal:
-        reply = await self._run("send_event", ref, head=head, payload=payload, event_id=event_id)
+        reply = await self._run(
+            "send_event", ref, head=head, payload=payload, event_id=event_id,
+            traceparent=traceparent,
+        )  # fmt: skip
         return replies.send_event(reply)

@@ -18,6 +18,7 @@ from starlette.types import ExceptionHandler
 
 from durable.api.auth import AuthMiddleware
 from durable.api.errors import exception_handlers, on_client_error
+from durable.api.observe import HttpMetrics, metrics_route, request_observer
 from durable.api.openapi import build_document
 from durable.api.routes import build_routes
 from durable.api.types import Authorize, RegistryLike
@@ -43,14 +44,19 @@ def create_app(
     settings = settings or Settings.from_env()
     registry = registry_from_env() if workflows is None else as_registry(workflows)
     mount = normalise_mount(settings.mount_path)
-    routes = build_routes(mount)
+    routes = [*build_routes(mount), metrics_route()]  # GET /metrics at the root, same token
+    http_metrics = HttpMetrics()
     open_paths = frozenset({f"{mount}/health", "/health"})
     auth = Middleware(
         AuthMiddleware, token=settings.api_token, authorize=authorize, open_paths=open_paths
     )
     app = Starlette(
         routes=routes,
-        middleware=[dashboard_middleware(authorize), auth],  # /dashboard: own login, same token
+        middleware=[
+            request_observer(http_metrics),  # outermost: counts (and traces) every request
+            dashboard_middleware(authorize),  # /dashboard: own login, same token
+            auth,
+        ],
         exception_handlers=reporting_outages(exception_handlers()),
         lifespan=lifespan,
     )
@@ -58,6 +64,7 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.registry = registry
+    app.state.http_metrics = http_metrics
     app.state.openapi = build_document(mount, secured=bool(settings.api_token))
     app.state.redis_outage = OutageReporter(settings.redis_url, logger)
     return app

@@ -29,11 +29,17 @@ READY_TIMEOUT_S = 30.0
 log = logging.getLogger("durable.dev")
 
 
-def child_commands(workflows: str, host: str, port: int, workers: int) -> dict[str, list[str]]:
+def child_commands(
+    workflows: str, host: str, port: int, workers: int, metrics_port: int | None = None
+) -> dict[str, list[str]]:
+    """With `metrics_port` P, worker n serves its metrics on port P + n - 1."""
     base = [sys.executable, "-m", "durable.cli.main"]
     commands = {
         f"worker {n}": [*base, "worker", "--workflows", workflows] for n in range(1, workers + 1)
     }
+    if metrics_port is not None:
+        for n in range(1, workers + 1):
+            commands[f"worker {n}"] += ["--metrics-port", str(metrics_port + n - 1)]
     commands["api"] = [*base, "api", "--workflows", workflows, "--host", host, "--port", str(port)]
     return commands
 
@@ -108,9 +114,22 @@ def say(text: str, *, err: bool = False) -> None:
     show_default=True,
     help="Worker processes to run.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    envvar="DURABLE_METRICS_PORT",
+    show_envvar=True,
+    help="Workers serve Prometheus metrics on this port and the next ones (one each).",
+)
 @log_options
 def dev(
-    workflows: str, host: str, port: int, workers: int, log_level: str, log_format: str
+    workflows: str,
+    host: str,
+    port: int,
+    workers: int,
+    metrics_port: int | None,
+    log_level: str,
+    log_format: str,
 ) -> None:
     """Run the API and worker(s) together. Redis: REDIS_URL if set, else a private redis-server
     from the PATH, else an embedded fakeredis (pip install 'durable[dev]')."""
@@ -131,7 +150,9 @@ def dev(
     env.update(REDIS_URL=redis.url, DURABLE_LOG_LEVEL=log_level, DURABLE_LOG_FORMAT=log_format)
     env[PARENT_ENV] = str(os.getpid())
     supervisor = Supervisor(
-        child_commands(workflows, host, port, workers), env, report=lambda m: say(m, err=True)
+        child_commands(workflows, host, port, workers, metrics_port),
+        env,
+        report=lambda m: say(m, err=True),
     )
     lines = banner(base_url, workers, shown_url(redis), redis.description, durable_command())
     try:

@@ -23,7 +23,12 @@ import click
 from durable import logs
 from durable.cli.command import DurationMs
 from durable.cli.errors import OneLineUsageError
-from durable.errors import ConfigurationError, InvalidDurationError, RedisUnreachableError
+from durable.errors import (
+    ConfigurationError,
+    InvalidDurationError,
+    MetricsServerError,
+    RedisUnreachableError,
+)
 
 PARENT_ENV = "DURABLE_DEV_PARENT_PID"
 DEBUG_ENV = "DURABLE_DEBUG"
@@ -63,6 +68,25 @@ def log_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def metrics_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--metrics-port and --metrics-host (env DURABLE_METRICS_PORT, DURABLE_METRICS_HOST)."""
+    fn = click.option(
+        "--metrics-host",
+        envvar="DURABLE_METRICS_HOST",
+        show_envvar=True,
+        default="127.0.0.1",
+        show_default=True,
+        help="Interface of the metrics port (0.0.0.0: every interface).",
+    )(fn)
+    return click.option(
+        "--metrics-port",
+        type=click.IntRange(1, 65535),
+        envvar="DURABLE_METRICS_PORT",
+        show_envvar=True,
+        help="Serve Prometheus metrics at http://HOST:PORT/metrics (default: off).",
+    )(fn)
+
+
 class ServiceFailed(click.ClickException):
     """A service could not start: one line on stderr, in the configured log format (exit 1)."""
 
@@ -93,7 +117,7 @@ def configuration_errors() -> Iterator[None]:
         if logs.configured_format() == "json" or isinstance(exc, WorkflowsImportError):
             raise ServiceMisconfigured(str(exc)) from exc
         raise OneLineUsageError(str(exc), click.get_current_context()) from exc
-    except RedisUnreachableError as exc:
+    except (RedisUnreachableError, MetricsServerError) as exc:
         debug_traceback(exc)
         raise ServiceFailed(str(exc)) from exc
 
@@ -198,6 +222,7 @@ def _check_duration(ctx: click.Context, param: click.Parameter, value: Any) -> s
     metavar="DURATION",
     help='Lease TTL, e.g. "10 s" (default: env DURABLE_LEASE_TTL or 10 s).',
 )
+@metrics_options
 @log_options
 def worker_command(
     workflows: str,
@@ -205,6 +230,8 @@ def worker_command(
     concurrency: int | None,
     burst: bool,
     lease_ttl: str | None,
+    metrics_port: int | None,
+    metrics_host: str,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -224,6 +251,8 @@ def worker_command(
             concurrency=concurrency,
             burst=burst,
             lease_ttl=lease_ttl,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
         )
 
 

@@ -12,6 +12,7 @@ from durable import logs
 from durable.connectivity import describe_server, wait_for_redis
 from durable.durations import to_ms
 from durable.settings import Settings
+from durable.worker import observing
 from durable.worker.settings import WorkerSettings, build
 from durable.workflow import load_registry
 
@@ -27,6 +28,8 @@ def run_worker(
     concurrency: int | None = None,
     burst: bool = False,
     lease_ttl: str | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str | None = None,
 ) -> None:
     """Run an arq worker for the registry at `workflows` until SIGTERM/SIGINT (or burst end).
 
@@ -35,6 +38,9 @@ def run_worker(
     connection breaks in certain places (a refused reconnect, a reset during the handshake);
     this process then starts a fresh arq worker with backoff, so a Redis restart never takes
     the worker down with it.
+
+    With `metrics_port`, it serves its Prometheus metrics on that port (of `metrics_host`,
+    default 127.0.0.1) and raises MetricsServerError if it cannot.
     """
 
     overrides: dict[str, object] = {}
@@ -46,6 +52,9 @@ def run_worker(
     registry = load_registry(workflows)
     options = build(settings, concurrency=concurrency, burst=burst)
     options["ctx"]["durable_registry"] = registry
+    if metrics_port is not None:
+        observing.serve_metrics(metrics_port, metrics_host)
+        options["ctx"][observing.SERVING] = True
     if not logs.is_configured():
         logs.configure_from_env()
     info = wait_for_redis(settings.redis_url, settings.startup_timeout_ms)

@@ -11,10 +11,12 @@ from typing import Any
 from arq import Retry
 from redis.exceptions import RedisError
 
+from durable import observe
 from durable.errors import ConfigurationError
 from durable.runner import Engine
 from durable.settings import Settings
 from durable.store import Ref, Store
+from durable.worker import observing
 from durable.workflow import Registry, load_registry
 
 log = logging.getLogger("durable.worker")
@@ -52,6 +54,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     if previous is not None:  # a restarted worker (after a lost Redis) reuses its ctx
         previous.cancel()
     ctx["durable_housekeeping"] = asyncio.create_task(housekeeping(store))
+    observing.install(ctx)  # metrics (when served) and OpenTelemetry spans (when installed)
     banner = ctx.get("durable_banner")
     log.info(
         "durable worker ready: workflows %s%s",
@@ -82,6 +85,7 @@ async def housekeeping(store: Store) -> None:
             continue
         delay = interval
         if reaped.recovered:
+            observe.get().leases_recovered(reaped.recovered)
             log.info("recovered %d instance(s) from expired leases", reaped.recovered)
         if reaped.expired:
             log.debug("pruned %d expired instance(s) from indexes", reaped.expired)
