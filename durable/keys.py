@@ -12,8 +12,8 @@ Per instance (the hash tag `{wf/id}` keeps an instance's keys in one cluster slo
 Per workflow:
   P:w:<wf>:all              zset    instance id scored by creation ms (listing, newest first)
   P:w:<wf>:st:<status>      zset    the same, one per status
-  P:w:<wf>:v:<ver>:all      zset    the same two, for the instances created by one code
-  P:w:<wf>:v:<ver>:st:<status>      version of the workflow (`?version=` in listings)
+  P:w:<wf>/<ver>:all        zset    the same two, for the instances created by one code
+  P:w:<wf>/<ver>:st:<status>        version of the workflow (`?version=` in listings)
   P:w:<wf>:ver              hash    instance id -> version (so the reaper can clean those)
 Global:
   P:leases                  zset    member scored by lease expiry ms (crash recovery)
@@ -106,8 +106,9 @@ def idempotency_key(prefix: str, workflow: str, instance_id: str, op: str, key: 
 
 
 def _workflow_base(prefix: str, workflow: str, version: str | None) -> str:
-    base = f"{prefix}:w:{workflow}:"
-    return base if version is None else f"{base}v:{version}:"
+    # '/' appears in neither a workflow name nor a version, so no workflow's keys can spell
+    # another's version keys (a workflow may be named "a:v:1")
+    return f"{prefix}:w:{workflow}:" if version is None else f"{prefix}:w:{workflow}/{version}:"
 
 
 def workflow_index_key(prefix: str, workflow: str, version: str | None = None) -> str:
