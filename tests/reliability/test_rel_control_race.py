@@ -87,7 +87,7 @@ class Race:
                 await self.act(expect, action)
             except Exception as exc:  # anything but the expected ClientErrors is a finding
                 self.unexpected.append(f"{action} {expect.instance_id}: {exc!r}")
-            await asyncio.sleep(self.rng.uniform(0, 0.03))
+            await asyncio.sleep(self.rng.uniform(0, 0.03))  # pacing of the race itself
 
     async def act(self, e: Expect, action: str) -> None:
         if action == "retry" and e.workflow == "rel-fail":

@@ -63,7 +63,7 @@ class ReplyDropper:
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         redis_r, redis_w = await asyncio.open_connection(*self.upstream)
-        lost = asyncio.Event()
+        lost, ran = asyncio.Event(), asyncio.Event()
 
         async def requests() -> None:
             while data := await client_r.read(65536):
@@ -74,16 +74,25 @@ class ReplyDropper:
                 redis_w.write(data)
                 await redis_w.drain()
                 if lost.is_set():
-                    await asyncio.sleep(0.2)  # Redis runs it meanwhile; the reply goes nowhere
+                    # Redis answers a connection's commands in order: the answer to a PING sent
+                    # after the request means Redis has run it (its reply goes nowhere).
+                    redis_w.write(b"PING\r\n")
+                    await redis_w.drain()
+                    await asyncio.wait_for(ran.wait(), 10)
                     break
             client_w.close()
             redis_w.close()
 
         async def replies() -> None:
+            swallowed = b""
             while data := await redis_r.read(65536):
                 if not lost.is_set():
                     client_w.write(data)
                     await client_w.drain()
+                    continue
+                swallowed += data
+                if swallowed.endswith(b"+PONG\r\n"):
+                    ran.set()
             client_w.close()
 
         with contextlib.suppress(ConnectionError, OSError):

@@ -27,7 +27,7 @@ async def test_random_kills_lose_nothing_and_record_each_step_once(procs, client
         await client.send_event("mixed", i, type="go", payload=i, event_id=f"go-{i}")
     kills = 0
     for _ in range(6):
-        await asyncio.sleep(rng.uniform(0.2, 0.8))
+        await asyncio.sleep(rng.uniform(0.2, 0.8))  # chaos pacing: kills at random moments
         victim = live.pop(rng.randrange(len(live)))
         victim.send_signal(signal.SIGKILL)
         kills += 1
