@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 
@@ -43,6 +44,11 @@ def wait_until(check: Callable[[], Any], timeout: float = 10.0, interval: float 
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+def iso_ms(stamp: str) -> int:
+    """Epoch milliseconds of a timestamp as the API writes it ("2026-02-02T15:52:06.284Z")."""
+    return int(datetime.fromisoformat(stamp).timestamp() * 1000)
 
 
 def free_port() -> int:

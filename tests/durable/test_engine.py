@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis as sync_redis
 
 from durable import (
     NondeterminismError,
@@ -20,7 +21,8 @@ from durable import (
 )
 from durable.client import Client
 from durable.errors import InstanceTerminalError, SuspendExecution
-from tests.helpers import assert_eventually
+from tests.conftest import REDIS_URL, WorkerPool
+from tests.helpers import assert_eventually, iso_ms
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,6 +34,17 @@ times: dict[str, list[float]] = {}
 def _reset() -> None:
     calls.clear()
     times.clear()
+
+
+def redis_now_ms() -> float:
+    with sync_redis.Redis.from_url(REDIS_URL) as conn:
+        seconds, micros = conn.time()
+    return seconds * 1000 + micros / 1000
+
+
+def idle(workers: WorkerPool) -> bool:
+    """No job claimed or running in any of the in-process workers."""
+    return all(worker.job_counter == 0 for worker, _ in workers.workers)
 
 
 def bump(name: str) -> int:
@@ -79,7 +92,7 @@ async def test_recorded_steps_are_not_rerun_after_a_suspension(workers, client_f
 def backoff_flow(name: str, backoff: str) -> Any:
     async def fn(event: Any, step: Any) -> Any:
         def flaky() -> str:
-            times.setdefault(name, []).append(time.monotonic())
+            times.setdefault(name, []).append(redis_now_ms())
             if bump(name) < 4:
                 raise RuntimeError("not yet")
             return "done"
@@ -100,8 +113,9 @@ async def test_retries_wait_the_backoff_between_attempts(workers, client_factory
     await client.create(flow.name, instance_id="r1")
     got = await finished(client, flow.name, "r1")
     assert got["details"]["output"] == "done"
+    # Attempts are stamped with Redis TIME, the clock retries are scheduled by: none came early.
     stamps = times[flow.name]
-    measured = [(b - a) * 1000 for a, b in itertools.pairwise(stamps)]
+    measured = [b - a for a, b in itertools.pairwise(stamps)]
     assert len(measured) == 3
     for seen, expected in zip(measured, gaps, strict=True):
         assert seen >= expected - 5, (measured, gaps)
@@ -157,7 +171,7 @@ async def timeouts(event: Any, step: Any) -> Any:
     async def slow() -> str:
         bump("slow")
         try:
-            await asyncio.sleep(5)
+            await asyncio.sleep(5)  # a step that overruns its timeout: the scenario
         except asyncio.CancelledError:
             bump("cancelled")
             raise
@@ -254,33 +268,45 @@ async def test_sleep_waits_its_duration_and_a_past_sleep_until_passes(workers, c
     client = await start(workers, client_factory, sleeper)
     await client.create("sleeper", instance_id="s1")
     got = await finished(client, "sleeper", "s1")
-    assert got["details"]["output"] >= 0.29
     steps = {s["stepKey"]: s for s in (await client.history("sleeper", "s1"))["steps"]}
     assert steps["nap"]["type"] == "sleep" and steps["nap"]["status"] == "completed"
+    # Recorded in Redis time: the step after the nap began no earlier than 300 ms after it.
+    assert iso_ms(steps["nap"]["wakeAt"]) - iso_ms(steps["nap"]["createdAt"]) >= 300
+    assert iso_ms(steps["end"]["createdAt"]) >= iso_ms(steps["nap"]["wakeAt"])
+    assert iso_ms(got["meta"]["completedAt"]) >= iso_ms(steps["nap"]["wakeAt"])
     assert steps["past"]["wakeAt"] == "2020-01-01T00:00:00.000Z"
 
 
 @workflow("parallel")
 async def parallel(event: Any, step: Any) -> Any:
+    running: set[int] = set()
+    all_running = asyncio.Event()
+
     async def slow(n: int) -> int:
-        await asyncio.sleep(0.3)
+        running.add(n)
+        if len(running) == 3:
+            all_running.set()
+        # Each step waits for the other two to start: one after another, they never would.
+        await asyncio.wait_for(all_running.wait(), 10)
         return n
 
-    started = time.monotonic()
     results = await asyncio.gather(
         step.do("p1", lambda: slow(1)),
         step.do("p2", lambda: slow(2)),
         step.do("p3", lambda: slow(3)),
     )
-    return {"results": results, "elapsed": time.monotonic() - started}
+    return {"results": results}
 
 
 async def test_gathered_steps_run_concurrently(workers, client_factory):
     client = await start(workers, client_factory, parallel)
     await client.create("parallel", instance_id="p1")
-    got = await finished(client, "parallel", "p1")
-    assert got["details"]["output"]["results"] == [1, 2, 3]
-    assert got["details"]["output"]["elapsed"] < 0.6
+    got = await finished(client, "parallel", "p1", timeout=20)
+    assert got["details"] == {
+        "status": "complete",
+        "runNumber": 0,
+        "output": {"results": [1, 2, 3]},
+    }
 
 
 @workflow("gated")
@@ -289,14 +315,23 @@ async def gated(event: Any, step: Any) -> Any:
     return await step.do("after", lambda: bump("after"))
 
 
+@workflow("canary")
+async def canary(event: Any, step: Any) -> Any:
+    return await step.do("sing", lambda: "tweet")
+
+
 async def test_pause_and_resume_a_waiting_instance(workers, client_factory):
-    client = await start(workers, client_factory, gated)
+    client = await start(workers, client_factory, gated, canary)
     await client.create("gated", instance_id="g1")
     await reaches(client, "gated", "g1", "waiting")
     await client.pause("gated", "g1")
     assert (await client.get("gated", "g1"))["details"]["status"] == "paused"
     await client.send_event("gated", "g1", type="open")
-    await asyncio.sleep(0.2)  # give a worker the chance to (wrongly) run it
+    # A job the event (wrongly) queued for g1 would come before the canary's: once the canary
+    # has finished and the worker runs nothing, it would have run.
+    await client.create("canary", instance_id="c1")
+    await finished(client, "canary", "c1")
+    await assert_eventually(lambda: _true(idle(workers)))
     assert (await client.get("gated", "g1"))["details"]["status"] == "paused"
     assert calls == {}
     await client.resume("gated", "g1")
@@ -308,7 +343,7 @@ async def test_pause_and_resume_a_waiting_instance(workers, client_factory):
 async def long_step(event: Any, step: Any) -> Any:
     async def slow() -> str:
         bump("slow")
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # a step that is running while the test acts on it
         return "slow done"
 
     first = await step.do("slow", slow)
@@ -341,7 +376,8 @@ async def test_terminate_discards_the_running_step_result(workers, client_factor
     await client.create("long-step", instance_id="l2")
     await assert_eventually(lambda: _true(calls.get("slow")))
     await client.terminate("long-step", "l2")
-    await asyncio.sleep(0.8)  # the slow step finishes meanwhile; its write must be refused
+    # The slow step finishes and its write is refused; then its job ends and the worker idles.
+    await assert_eventually(lambda: _true(idle(workers)))
     got = await client.get("long-step", "l2")
     assert got["details"]["status"] == "terminated"
     steps = (await client.history("long-step", "l2"))["steps"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from importlib import resources
@@ -37,6 +36,7 @@ from durable.replies import (
 )
 from durable.settings import Settings
 from durable.store import SCRIPTS, Ref, Store
+from tests.helpers import assert_eventually
 
 
 @pytest.fixture
@@ -234,8 +234,11 @@ async def test_finished_instances_expire_and_leave_the_indexes(
     await terminate(store)
     index = keys.workflow_index_key(settings.prefix, "wf")
     assert await redis.zcard(index) == 1
-    await asyncio.sleep(0.1)  # past the 50 ms retention
-    assert await store.reap() == Reaped(recovered=0, expired=1)
+
+    async def expired() -> bool:  # once the 50 ms retention is over (in Redis time)
+        return await store.reap() == Reaped(recovered=0, expired=1)
+
+    await assert_eventually(expired)
     assert await redis.zcard(index) == 0
     assert await redis.exists(keys.instance_key(settings.prefix, "wf", "i1")) == 0
 

@@ -6,7 +6,6 @@ import os
 import signal
 import time
 from dataclasses import replace
-from datetime import datetime
 
 import pytest
 from redis.asyncio import Redis
@@ -17,7 +16,7 @@ from durable.clock import Clock
 from durable.runner import Engine
 from durable.settings import Settings
 from tests import flows
-from tests.helpers import PrivateRedis, assert_eventually
+from tests.helpers import PrivateRedis, assert_eventually, iso_ms
 from tests.worker.conftest import Procs, counter, owner_pid
 
 pytestmark = pytest.mark.timeout(120)
@@ -127,11 +126,7 @@ async def test_timers_follow_redis_time_whatever_the_worker_clock(
     finally:
         await client.aclose()
     # createdAt and completedAt are Redis TIME; wakeAt is what the engine computed.
-    created, completed = ms(got["meta"]["createdAt"]), ms(got["meta"]["completedAt"])
-    wake = ms(steps["nap"]["wakeAt"])
+    created, completed = iso_ms(got["meta"]["createdAt"]), iso_ms(got["meta"]["completedAt"])
+    wake = iso_ms(steps["nap"]["wakeAt"])
     assert 700 <= wake - created < SKEW_MS / 2  # set 700 ms ahead in Redis time
     assert wake <= completed < wake + SKEW_MS / 2  # and kept: not early, not a skew late
-
-
-def ms(stamp: str) -> int:
-    return int(datetime.fromisoformat(stamp).timestamp() * 1000)
