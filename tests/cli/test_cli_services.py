@@ -143,7 +143,7 @@ def test_service_exits_when_its_dev_parent_is_gone() -> None:
     # The parent pid below is never ours, so the watchdog must SIGTERM the process at once.
     code = (
         "import time; from durable.cli.services import exit_with_parent; "
-        "exit_with_parent(); time.sleep(20)"
+        "exit_with_parent(); time.sleep(20)"  # holds on until the watchdog stops it
     )
     env = {**os.environ, "DURABLE_DEV_PARENT_PID": str(2**22 + 7)}
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, timeout=15)
