@@ -40,7 +40,7 @@ async def held(event: Any, step: Any) -> Any:
 
     async def work(ctx: StepContext) -> int:
         n = await count(ctx, "work")
-        await asyncio.sleep(hold)
+        await asyncio.sleep(hold)  # a step that takes a while: the scenario
         return n
 
     async def before(ctx: StepContext) -> int:

@@ -49,7 +49,7 @@ def link(
         key = counter_key(os.environ["DURABLE_PREFIX"], ctx.idempotency_key)
         n = int(await _conn().incr(key))
         if hold_ms:
-            await asyncio.sleep(hold_ms / 1000)
+            await asyncio.sleep(hold_ms / 1000)  # a step that takes a while: the scenario
         if flaky and ctx.attempt == 1:
             raise RuntimeError("the first attempt of a flaky step fails")
         return {"n": n, "prev": None if prev is None else prev["n"]}
