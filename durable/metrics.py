@@ -52,6 +52,7 @@ class WorkerMetrics(Observer):
     """The worker's metrics, registered in `registry` (the process-wide one by default)."""
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.registry = registry
         self.steps = {
             change: Counter(
                 f"durable_steps_{change}",

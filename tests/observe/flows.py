@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from durable import StepContext, workflow
+from durable import NonRetryableError, StepContext, workflow
 
 
 def fails_once(ctx: StepContext) -> str:
@@ -28,9 +28,16 @@ async def waits(event: Any, step: Any) -> Any:
     return {"payload": got.payload, "after": done}
 
 
+def echo(payload: Any) -> Any:
+    if isinstance(payload, dict) and payload.get("fail"):
+        raise NonRetryableError("asked to fail")
+    return payload
+
+
 @workflow("obs-plain")
 async def plain(event: Any, step: Any) -> Any:
-    return await step.do("echo", lambda: event.payload)
+    """One step that echoes the params, or fails at once when they say `fail`."""
+    return await step.do("echo", lambda: echo(event.payload))
 
 
 workflows = {"obs-retry": retried, "obs-wait": waits, "obs-plain": plain}
