@@ -22,6 +22,8 @@ from durable.workflow import RegistryLike, as_registry
 from tests.helpers import PrivateRedis, assert_eventually
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The `client_factory` fixture: a Client over the test's settings for the given workflows.
+ClientFactory = Callable[[RegistryLike], Client]
 
 
 def delete_prefix(prefix: str) -> None:
@@ -105,7 +107,7 @@ async def workers(settings: Settings) -> AsyncIterator[WorkerPool]:
 
 
 @pytest.fixture
-async def client_factory(settings: Settings) -> AsyncIterator[Callable[[RegistryLike], Client]]:
+async def client_factory(settings: Settings) -> AsyncIterator[ClientFactory]:
     made: list[Client] = []
 
     def make(workflows: RegistryLike) -> Client:

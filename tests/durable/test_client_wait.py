@@ -15,6 +15,7 @@ from durable.errors import (
     InvalidInstanceIdError,
     WorkflowNotFoundError,
 )
+from tests.conftest import ClientFactory, WorkerPool
 from tests.helpers import assert_eventually
 
 pytestmark = pytest.mark.timeout(60)
@@ -46,7 +47,9 @@ async def _waiting(client: Any, instance_id: str) -> None:
     await assert_eventually(check)
 
 
-async def test_wait_returns_the_final_answer_once_the_instance_completes(workers, client_factory):
+async def test_wait_returns_the_final_answer_once_the_instance_completes(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = client_factory(WORKFLOWS)
     await workers.start(WORKFLOWS)
     await client.create("wait-approval", instance_id="w1")
@@ -61,7 +64,9 @@ async def test_wait_returns_the_final_answer_once_the_instance_completes(workers
     assert answer == await client.get("wait-approval", "w1")
 
 
-async def test_wait_returns_an_errored_instance_without_raising(workers, client_factory):
+async def test_wait_returns_an_errored_instance_without_raising(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = client_factory(WORKFLOWS)
     await workers.start(WORKFLOWS)
     await client.create("wait-failing", instance_id="f1")
@@ -71,7 +76,7 @@ async def test_wait_returns_an_errored_instance_without_raising(workers, client_
     assert answer["details"]["error"] == {"name": "NonRetryableError", "message": "card declined"}
 
 
-async def test_wait_returns_a_terminated_instance(client_factory):
+async def test_wait_returns_a_terminated_instance(client_factory: ClientFactory) -> None:
     client = client_factory(WORKFLOWS)
     await client.create("wait-approval", instance_id="t1")
     await client.terminate("wait-approval", "t1")
@@ -81,8 +86,8 @@ async def test_wait_returns_a_terminated_instance(client_factory):
 
 
 async def test_wait_times_out_with_a_timeout_error_and_leaves_the_instance_alone(
-    workers, client_factory
-):
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = client_factory(WORKFLOWS)
     await workers.start(WORKFLOWS)
     await client.create("wait-approval", instance_id="s1")
@@ -105,7 +110,7 @@ async def test_wait_times_out_with_a_timeout_error_and_leaves_the_instance_alone
     assert answer["details"]["output"] == {"approved": False}
 
 
-async def test_wait_with_zero_timeout_checks_once(client_factory):
+async def test_wait_with_zero_timeout_checks_once(client_factory: ClientFactory) -> None:
     client = client_factory(WORKFLOWS)
     await client.create("wait-approval", instance_id="z1")  # no worker: it stays queued
 
@@ -114,7 +119,7 @@ async def test_wait_with_zero_timeout_checks_once(client_factory):
     assert info.value.status == "queued"
 
 
-async def test_wait_raises_the_errors_of_get(client_factory):
+async def test_wait_raises_the_errors_of_get(client_factory: ClientFactory) -> None:
     client = client_factory(WORKFLOWS)
     with pytest.raises(WorkflowNotFoundError):
         await client.wait("no-such-workflow", "x1")
@@ -127,7 +132,9 @@ async def test_wait_raises_the_errors_of_get(client_factory):
 @pytest.mark.parametrize(
     ("timeout", "poll_interval"), [("soon", "5 ms"), ("1 s", "0 ms"), ("1 s", -5), ("1 s", "x")]
 )
-async def test_wait_rejects_bad_durations(client_factory, timeout, poll_interval):
+async def test_wait_rejects_bad_durations(
+    client_factory: ClientFactory, timeout: Any, poll_interval: Any
+) -> None:
     client = client_factory(WORKFLOWS)
     await client.create("wait-approval", instance_id="d1")
     with pytest.raises(InvalidDurationError):

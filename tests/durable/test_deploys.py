@@ -23,6 +23,7 @@ from durable.replies import Conflict, NotErrored, Reopened
 from durable.runner import Engine
 from durable.settings import Settings
 from durable.store import Ref, Store
+from tests.conftest import ClientFactory, WorkerPool
 from tests.helpers import assert_eventually
 
 pytestmark = pytest.mark.timeout(60)
@@ -80,7 +81,9 @@ async def order(event: Any, step: Any) -> Any:
     return await step.do("notify", lambda: bump("notify"))
 
 
-async def test_a_renamed_step_errors_the_instance_and_does_not_run(workers, client_factory):
+async def test_a_renamed_step_errors_the_instance_and_does_not_run(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, order)
     await client.create("order", instance_id="o1")
     await reaches(client, "order", "o1", "waiting")
@@ -95,7 +98,9 @@ async def test_a_renamed_step_errors_the_instance_and_does_not_run(workers, clie
     assert await step_keys(client, "order", "o1") == ["charge", "ship", "go"]
 
 
-async def test_after_a_fix_retry_failed_step_replays_the_run(workers, client_factory):
+async def test_after_a_fix_retry_failed_step_replays_the_run(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, order)
     await client.create("order", instance_id="o2")
     await reaches(client, "order", "o2", "waiting")
@@ -112,7 +117,9 @@ async def test_after_a_fix_retry_failed_step_replays_the_run(workers, client_fac
     assert calls == {"charge": 1, "ship": 1, "label": 1, "notify": 1}
 
 
-async def test_a_replay_with_the_code_still_changed_errors_again(workers, client_factory):
+async def test_a_replay_with_the_code_still_changed_errors_again(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, order)
     await client.create("order", instance_id="o3")
     await reaches(client, "order", "o3", "waiting")
@@ -131,7 +138,9 @@ async def _updated_since(client: Client, iid: str, stamp: str) -> bool:
     return bool(got["details"]["status"] == "errored" and got["meta"]["updatedAt"] > stamp)
 
 
-async def test_a_removed_recorded_step_errors_at_the_next_new_step(workers, client_factory):
+async def test_a_removed_recorded_step_errors_at_the_next_new_step(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, order)
     await client.create("order", instance_id="o4")
     await reaches(client, "order", "o4", "waiting")
@@ -154,8 +163,8 @@ async def growing(event: Any, step: Any) -> Any:
 
 
 async def test_a_step_appended_after_the_recorded_ones_runs_in_old_instances(
-    workers, client_factory
-):
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, growing)
     await client.create("growing", instance_id="g1")
     await reaches(client, "growing", "g1", "waiting")
@@ -165,7 +174,9 @@ async def test_a_step_appended_after_the_recorded_ones_runs_in_old_instances(
     assert got["details"] == {"status": "complete", "runNumber": 0, "output": [1, 1]}
 
 
-async def test_a_changed_step_type_is_still_nondeterminism(workers, client_factory):
+async def test_a_changed_step_type_is_still_nondeterminism(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     @workflow("retyped")
     async def retyped(event: Any, step: Any) -> Any:
         if code.get("sleep"):
@@ -195,7 +206,9 @@ async def fanout(event: Any, step: Any) -> Any:
     return results
 
 
-async def test_a_renamed_member_of_a_gather_is_nondeterminism(workers, client_factory):
+async def test_a_renamed_member_of_a_gather_is_nondeterminism(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, fanout)
     await client.create("fanout", instance_id="f1")
     await reaches(client, "fanout", "f1", "waiting")
@@ -209,8 +222,8 @@ async def test_a_renamed_member_of_a_gather_is_nondeterminism(workers, client_fa
 
 
 async def test_a_gather_replays_without_error_and_new_members_at_the_end_run(
-    workers, client_factory
-):
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, fanout)
     await client.create("fanout", instance_id="f2")
     await reaches(client, "fanout", "f2", "waiting")
@@ -241,8 +254,8 @@ async def branches(event: Any, step: Any) -> Any:
 
 
 async def test_branches_replayed_out_of_recorded_order_are_no_nondeterminism(
-    workers, client_factory
-):
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     # Pausing between x and a records x then b; the replay reaches x and then the new step a
     # before the right branch has reached the recorded b.
     client = await start(workers, client_factory, branches)
@@ -296,7 +309,9 @@ async def finish_receipts(client: Client, iid: str, *events: str) -> Any:
     return await ended(client, "receipts", iid)
 
 
-async def test_patched_keeps_old_runs_on_the_old_path(workers, client_factory):
+async def test_patched_keeps_old_runs_on_the_old_path(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, receipts)
     await client.create("receipts", instance_id="old")
     await client.send_event("receipts", "old", type="go")
@@ -309,7 +324,9 @@ async def test_patched_keeps_old_runs_on_the_old_path(workers, client_factory):
     assert await step_keys(client, "receipts", "old") == ["pay", "go", "text", "done"]
 
 
-async def test_patched_takes_the_new_path_where_the_run_has_not_been(workers, client_factory):
+async def test_patched_takes_the_new_path_where_the_run_has_not_been(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, receipts)
     await client.create("receipts", instance_id="mid")
     await reaches(client, "receipts", "mid", "waiting")  # before the patch, on old code
@@ -329,8 +346,8 @@ async def test_patched_takes_the_new_path_where_the_run_has_not_been(workers, cl
 
 
 async def test_a_run_that_recorded_the_marker_needs_deprecate_patch_once_dropped(
-    workers, client_factory
-):
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, receipts)
     code["receipt"] = "patched"
     for iid in ("keep", "drop"):
@@ -349,7 +366,9 @@ async def test_a_run_that_recorded_the_marker_needs_deprecate_patch_once_dropped
     assert calls["pdf"] == 2 and calls["archive"] == 2 and "text" not in calls
 
 
-async def test_deprecate_patch_in_a_new_run_records_nothing(workers, client_factory):
+async def test_deprecate_patch_in_a_new_run_records_nothing(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, receipts)
     code["receipt"] = "deprecated"
     await client.create("receipts", instance_id="new")
@@ -372,7 +391,7 @@ async def marked(event: Any, step: Any) -> Any:
     return [patched, first, second]
 
 
-async def test_a_marker_uses_no_step_budget(settings: Settings, redis: Redis):
+async def test_a_marker_uses_no_step_budget(settings: Settings, redis: Redis) -> None:
     store = Store(redis, settings)
     client = Client([marked], settings, redis=redis)
     await client.create("marked", instance_id="m1")
@@ -383,7 +402,9 @@ async def test_a_marker_uses_no_step_budget(settings: Settings, redis: Redis):
     assert executions == 2  # marker and first, then second: the marker took no budget
 
 
-async def test_patched_and_deprecate_patch_take_step_names_only(workers, client_factory):
+async def test_patched_and_deprecate_patch_take_step_names_only(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     @workflow("bad-patch")
     async def bad_patch(event: Any, step: Any) -> Any:
         try:
@@ -408,7 +429,7 @@ def versioned(version: str | None) -> Any:
     return workflow("versioned", version=version)(fn)
 
 
-async def test_an_instance_records_the_version_that_created_it(settings: Settings):
+async def test_an_instance_records_the_version_that_created_it(settings: Settings) -> None:
     old, new, unnamed = (Client([versioned(v)], settings) for v in ("1", "2", None))
     try:
         await old.create("versioned", instance_id="v1")
@@ -429,7 +450,7 @@ async def ids(client: Client, **filters: Any) -> list[str]:
     return sorted(item["id"] for item in page["instances"])
 
 
-async def test_instances_are_listed_by_version_and_status(settings: Settings):
+async def test_instances_are_listed_by_version_and_status(settings: Settings) -> None:
     old, new = Client([versioned("1")], settings), Client([versioned("2")], settings)
     try:
         for iid in ("a", "b"):
@@ -450,7 +471,7 @@ async def test_instances_are_listed_by_version_and_status(settings: Settings):
 
 
 @pytest.mark.parametrize("bad", ["", "no spaces", ".dot", "x" * 65, 7])
-async def test_a_bad_version_filter_is_a_validation_error(settings: Settings, bad: Any):
+async def test_a_bad_version_filter_is_a_validation_error(settings: Settings, bad: Any) -> None:
     client = Client([versioned("1")], settings)
     try:
         with pytest.raises(ValidationError) as caught:
@@ -460,12 +481,14 @@ async def test_a_bad_version_filter_is_a_validation_error(settings: Settings, ba
         await client.aclose()
 
 
-def test_a_bad_version_in_the_definition_is_a_configuration_error():
+def test_a_bad_version_in_the_definition_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="invalid version"):
         versioned("1 0")
 
 
-async def test_expired_instances_leave_the_version_indexes(settings: Settings, redis: Redis):
+async def test_expired_instances_leave_the_version_indexes(
+    settings: Settings, redis: Redis
+) -> None:
     short = replace(settings, retention_ms=30)
     client = Client([versioned("7")], short, redis=redis)
     await client.create("versioned", instance_id="e1")
@@ -487,7 +510,9 @@ async def test_expired_instances_leave_the_version_indexes(settings: Settings, r
 # -- the retry_step script and the error ------------------------------------------------------
 
 
-async def test_the_replay_form_of_retry_step_compares_the_error(settings: Settings, redis: Redis):
+async def test_the_replay_form_of_retry_step_compares_the_error(
+    settings: Settings, redis: Redis
+) -> None:
     store = Store(redis, settings)
     ref = Ref("wf", "r1")
     await store.create(ref, params="{}")
@@ -509,7 +534,7 @@ async def test_the_replay_form_of_retry_step_compares_the_error(settings: Settin
     assert await replay(error) == NotErrored("queued")
 
 
-def test_nondeterminism_error_keeps_its_old_constructor():
+def test_nondeterminism_error_keeps_its_old_constructor() -> None:
     old = NondeterminismError("k", "do", "sleep")
     assert (old.step_key, old.recorded_type, old.requested_type, old.unvisited) == (
         "k",
@@ -520,7 +545,7 @@ def test_nondeterminism_error_keeps_its_old_constructor():
     assert "'do'" in old.message and "'sleep'" in old.message
 
 
-def test_nondeterminism_error_names_the_unvisited_steps():
+def test_nondeterminism_error_names_the_unvisited_steps() -> None:
     many = NondeterminismError("new", None, "do", unvisited=[f"s{n}" for n in range(8)])
     assert many.recorded_type is None and many.unvisited[0] == "s0"
     assert "'new'" in many.message and "'s4'" in many.message and "'s5'" not in many.message
@@ -532,7 +557,9 @@ async def twice(event: Any, step: Any) -> Any:
     return await asyncio.gather(step.patched("same"), step.patched("same"))
 
 
-async def test_concurrent_calls_with_one_change_id_record_one_marker(workers, client_factory):
+async def test_concurrent_calls_with_one_change_id_record_one_marker(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, twice)
     await client.create("twice", instance_id="w1")
     got = await ended(client, "twice", "w1")
@@ -540,7 +567,9 @@ async def test_concurrent_calls_with_one_change_id_record_one_marker(workers, cl
     assert await step_keys(client, "twice", "w1") == ["same#patch"]
 
 
-async def test_a_repeated_replay_call_with_its_key_answers_like_the_first(workers, client_factory):
+async def test_a_repeated_replay_call_with_its_key_answers_like_the_first(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, order)
     await client.create("order", instance_id="o6")
     await reaches(client, "order", "o6", "waiting")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import redis as sync_redis
+from redis.asyncio import Redis
 
 from durable import (
     NondeterminismError,
@@ -21,7 +22,8 @@ from durable import (
 )
 from durable.client import Client
 from durable.errors import InstanceTerminalError, SuspendExecution
-from tests.conftest import REDIS_URL, WorkerPool
+from durable.settings import Settings
+from tests.conftest import REDIS_URL, ClientFactory, WorkerPool
 from tests.helpers import assert_eventually, iso_ms
 
 pytestmark = pytest.mark.timeout(60)
@@ -81,7 +83,9 @@ async def cached(event: Any, step: Any) -> Any:
     return [a, b]
 
 
-async def test_recorded_steps_are_not_rerun_after_a_suspension(workers, client_factory):
+async def test_recorded_steps_are_not_rerun_after_a_suspension(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, cached)
     await client.create("cached", instance_id="i1")
     got = await finished(client, "cached", "i1")
@@ -107,7 +111,9 @@ def backoff_flow(name: str, backoff: str) -> Any:
     ("backoff", "gaps"),
     [("constant", [60, 60, 60]), ("linear", [60, 120, 180]), ("exponential", [60, 120, 240])],
 )
-async def test_retries_wait_the_backoff_between_attempts(workers, client_factory, backoff, gaps):
+async def test_retries_wait_the_backoff_between_attempts(
+    workers: WorkerPool, client_factory: ClientFactory, backoff: str, gaps: list[int]
+) -> None:
     flow = backoff_flow(f"retry-{backoff}", backoff)
     client = await start(workers, client_factory, flow)
     await client.create(flow.name, instance_id="r1")
@@ -137,7 +143,9 @@ async def exhausted(event: Any, step: Any) -> Any:
     return None
 
 
-async def test_a_step_out_of_attempts_raises_its_error_into_the_workflow(workers, client_factory):
+async def test_a_step_out_of_attempts_raises_its_error_into_the_workflow(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, exhausted)
     await client.create("exhausted", instance_id="e1")
     got = await finished(client, "exhausted", "e1")
@@ -157,7 +165,9 @@ async def nonretryable(event: Any, step: Any) -> Any:
     return await step.do("charge", refuse, retries={"limit": 5, "delay": 10})
 
 
-async def test_non_retryable_error_fails_the_step_at_once(workers, client_factory):
+async def test_non_retryable_error_fails_the_step_at_once(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, nonretryable)
     await client.create("nonretryable", instance_id="n1")
     got = await finished(client, "nonretryable", "n1")
@@ -180,7 +190,9 @@ async def timeouts(event: Any, step: Any) -> Any:
     return await step.do("slow", slow, timeout="100 ms", retries={"limit": 1, "delay": 10})
 
 
-async def test_step_timeout_cancels_the_attempt_and_is_retryable(workers, client_factory):
+async def test_step_timeout_cancels_the_attempt_and_is_retryable(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, timeouts)
     await client.create("timeouts", instance_id="t1")
     got = await finished(client, "timeouts", "t1")
@@ -198,7 +210,9 @@ async def buffered(event: Any, step: Any) -> Any:
     return got.payload
 
 
-async def test_an_event_sent_before_the_wait_is_buffered(workers, client_factory):
+async def test_an_event_sent_before_the_wait_is_buffered(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, buffered)
     await client.create("buffered", instance_id="b1")
     await client.send_event("buffered", "b1", type="go", payload={"early": True})
@@ -213,7 +227,9 @@ async def ordered(event: Any, step: Any) -> Any:
     return [first.payload, second.payload]
 
 
-async def test_events_of_a_type_are_consumed_oldest_first(workers, client_factory):
+async def test_events_of_a_type_are_consumed_oldest_first(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, ordered)
     await client.create("ordered", instance_id="o1")
     for n in (1, 2, 3):
@@ -230,7 +246,9 @@ async def deadline(event: Any, step: Any) -> Any:
     return "never"
 
 
-async def test_an_event_after_the_deadline_does_not_satisfy_the_wait(workers, client_factory):
+async def test_an_event_after_the_deadline_does_not_satisfy_the_wait(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, deadline)
     await client.create("deadline", instance_id="d1")
     got = await finished(client, "deadline", "d1")
@@ -248,7 +266,9 @@ async def caught_timeout(event: Any, step: Any) -> Any:
     return "got it"
 
 
-async def test_a_caught_wait_timeout_lets_the_workflow_continue(workers, client_factory):
+async def test_a_caught_wait_timeout_lets_the_workflow_continue(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, caught_timeout)
     await client.create("caught-timeout", instance_id="c1")
     got = await finished(client, "caught-timeout", "c1")
@@ -264,7 +284,9 @@ async def sleeper(event: Any, step: Any) -> Any:
     return end - begin
 
 
-async def test_sleep_waits_its_duration_and_a_past_sleep_until_passes(workers, client_factory):
+async def test_sleep_waits_its_duration_and_a_past_sleep_until_passes(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, sleeper)
     await client.create("sleeper", instance_id="s1")
     got = await finished(client, "sleeper", "s1")
@@ -298,7 +320,9 @@ async def parallel(event: Any, step: Any) -> Any:
     return {"results": results}
 
 
-async def test_gathered_steps_run_concurrently(workers, client_factory):
+async def test_gathered_steps_run_concurrently(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, parallel)
     await client.create("parallel", instance_id="p1")
     got = await finished(client, "parallel", "p1", timeout=20)
@@ -320,7 +344,9 @@ async def canary(event: Any, step: Any) -> Any:
     return await step.do("sing", lambda: "tweet")
 
 
-async def test_pause_and_resume_a_waiting_instance(workers, client_factory):
+async def test_pause_and_resume_a_waiting_instance(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, gated, canary)
     await client.create("gated", instance_id="g1")
     await reaches(client, "gated", "g1", "waiting")
@@ -351,7 +377,9 @@ async def long_step(event: Any, step: Any) -> Any:
     return [first, second]
 
 
-async def test_pause_while_running_takes_effect_at_the_next_step_boundary(workers, client_factory):
+async def test_pause_while_running_takes_effect_at_the_next_step_boundary(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, long_step)
     await client.create("long-step", instance_id="l1")
     await assert_eventually(lambda: _true(calls.get("slow")))
@@ -371,7 +399,9 @@ async def _true(value: Any) -> Any:
     return value
 
 
-async def test_terminate_discards_the_running_step_result(workers, client_factory):
+async def test_terminate_discards_the_running_step_result(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, long_step)
     await client.create("long-step", instance_id="l2")
     await assert_eventually(lambda: _true(calls.get("slow")))
@@ -387,7 +417,9 @@ async def test_terminate_discards_the_running_step_result(workers, client_factor
         await client.pause("long-step", "l2")
 
 
-async def test_restart_starts_a_new_run_and_keeps_the_old_one(workers, client_factory):
+async def test_restart_starts_a_new_run_and_keeps_the_old_one(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, cached)
     await client.create("cached", instance_id="re1", params={"x": 1})
     await finished(client, "cached", "re1")
@@ -412,7 +444,9 @@ async def fails_once(event: Any, step: Any) -> Any:
     return [a, await step.do("flaky", flaky)]
 
 
-async def test_retry_failed_step_continues_the_same_run(workers, client_factory):
+async def test_retry_failed_step_continues_the_same_run(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, fails_once)
     await client.create("fails-once", instance_id="f1")
     got = await finished(client, "fails-once", "f1")
@@ -439,7 +473,9 @@ async def logger(event: Any, step: Any) -> Any:
     return "ok"
 
 
-async def test_log_lines_are_recorded_once_across_replays(workers, client_factory):
+async def test_log_lines_are_recorded_once_across_replays(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, logger)
     await client.create("logger", instance_id="lg1")
     await finished(client, "logger", "lg1")
@@ -464,7 +500,9 @@ async def changing(event: Any, step: Any) -> Any:
     return "done"
 
 
-async def test_a_changed_step_type_is_nondeterminism(workers, client_factory):
+async def test_a_changed_step_type_is_nondeterminism(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, changing)
     mode["sleep_first"] = True
     await client.create("changing", instance_id="nd1")
@@ -483,7 +521,9 @@ async def json_values(event: Any, step: Any) -> Any:
     return value
 
 
-async def test_first_run_sees_json_values_and_non_json_fails_the_step(workers, client_factory):
+async def test_first_run_sees_json_values_and_non_json_fails_the_step(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, json_values)
     await client.create("json-values", instance_id="j1")
     got = await finished(client, "json-values", "j1")
@@ -498,7 +538,9 @@ async def looping(event: Any, step: Any) -> Any:
     return [await step.do("item", lambda i=i: i) for i in range(3)]
 
 
-async def test_repeated_step_names_get_numbered_keys(workers, client_factory):
+async def test_repeated_step_names_get_numbered_keys(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, looping)
     await client.create("looping", instance_id="lp1")
     await finished(client, "looping", "lp1")
@@ -516,7 +558,9 @@ async def swallower(event: Any, step: Any) -> Any:
     return "slept"
 
 
-async def test_user_except_exception_cannot_swallow_the_suspension(workers, client_factory):
+async def test_user_except_exception_cannot_swallow_the_suspension(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     assert not issubclass(SuspendExecution, Exception)
     client = await start(workers, client_factory, swallower)
     await client.create("swallower", instance_id="sw1")
@@ -532,7 +576,9 @@ async def ctx_sync(event: Any, step: Any) -> Any:
     return {"ctx": await step.do("s", sync_with_ctx), "params": event.payload}
 
 
-async def test_sync_steps_receive_a_step_context(workers, client_factory):
+async def test_sync_steps_receive_a_step_context(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, ctx_sync)
     await client.create("ctx-sync", instance_id="cs1", params={"p": True})
     got = await finished(client, "ctx-sync", "cs1")
@@ -542,7 +588,9 @@ async def test_sync_steps_receive_a_step_context(workers, client_factory):
     }
 
 
-async def test_event_ids_deduplicate_even_after_the_instance_ended(workers, client_factory):
+async def test_event_ids_deduplicate_even_after_the_instance_ended(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, gated)
     await client.create("gated", instance_id="ev1")
     await client.send_event("gated", "ev1", type="open", event_id="once")
@@ -554,7 +602,9 @@ async def test_event_ids_deduplicate_even_after_the_instance_ended(workers, clie
     assert [e["id"] for e in events] == ["once"]
 
 
-async def test_create_with_an_existing_id_returns_the_existing_instance(workers, client_factory):
+async def test_create_with_an_existing_id_returns_the_existing_instance(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, gated)
     first, created = await client.create("gated", instance_id="same", params={"a": 1})
     second, created_again = await client.create("gated", instance_id="same", params={"a": 2})
@@ -563,7 +613,9 @@ async def test_create_with_an_existing_id_returns_the_existing_instance(workers,
     assert second["id"] == first["id"]
 
 
-async def test_the_step_limit_errors_the_instance(workers, client_factory, settings):
+async def test_the_step_limit_errors_the_instance(
+    workers: WorkerPool, client_factory: ClientFactory, settings: Settings
+) -> None:
     from dataclasses import replace
 
     limited = replace(settings, max_steps_per_run=2)
@@ -579,8 +631,8 @@ async def test_the_step_limit_errors_the_instance(workers, client_factory, setti
 
 
 async def test_a_step_interrupted_five_times_fails_with_worker_lost(
-    workers, client_factory, redis, settings
-):
+    workers: WorkerPool, client_factory: ClientFactory, redis: Redis, settings: Settings
+) -> None:
     from durable import keys
 
     client = client_factory([cached])
@@ -616,7 +668,9 @@ async def typed_errors(event: Any, step: Any) -> Any:
     return caught
 
 
-async def test_step_errors_keep_their_class_on_first_run_and_replay(workers, client_factory):
+async def test_step_errors_keep_their_class_on_first_run_and_replay(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, typed_errors)
     await client.create("typed-errors", instance_id="te1")
     got = await finished(client, "typed-errors", "te1")

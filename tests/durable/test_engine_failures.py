@@ -13,6 +13,7 @@ from durable import NonRetryableError, StepContext, workflow
 from durable.client import Client
 from durable.records import FAILED_MESSAGE_MAX, add_failed_attempt, step_to_api
 from durable.store import Store
+from tests.conftest import ClientFactory, WorkerPool
 from tests.helpers import assert_eventually
 
 pytestmark = pytest.mark.timeout(60)
@@ -68,7 +69,9 @@ async def third_time(event: Any, step: Any) -> Any:
     return value
 
 
-async def test_a_step_that_succeeds_on_attempt_3_shows_its_two_failures(workers, client_factory):
+async def test_a_step_that_succeeds_on_attempt_3_shows_its_two_failures(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, third_time)
     await client.create("third-time", instance_id="t1")
     assert (await finished(client, "third-time", "t1"))["details"]["output"] == "ok"
@@ -84,7 +87,9 @@ async def test_a_step_that_succeeds_on_attempt_3_shows_its_two_failures(workers,
     assert "error" not in step
 
 
-async def test_each_scheduled_retry_logs_one_warn_line_in_history(workers, client_factory):
+async def test_each_scheduled_retry_logs_one_warn_line_in_history(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, third_time)
     await client.create("third-time", instance_id="t2")
     await finished(client, "third-time", "t2")
@@ -105,7 +110,9 @@ async def test_each_scheduled_retry_logs_one_warn_line_in_history(workers, clien
     assert len(logs) == 3
 
 
-async def test_a_retry_is_written_to_the_process_log(workers, client_factory, engine_log):
+async def test_a_retry_is_written_to_the_process_log(
+    workers: WorkerPool, client_factory: ClientFactory, engine_log: Collect
+) -> None:
     client = await start(workers, client_factory, third_time)
     await client.create("third-time", instance_id="t3")
     await finished(client, "third-time", "t3")
@@ -120,8 +127,8 @@ async def test_a_retry_is_written_to_the_process_log(workers, client_factory, en
 
 
 async def test_a_failed_attempt_costs_one_write_with_its_log_line(
-    workers, client_factory, monkeypatch
-):
+    workers: WorkerPool, client_factory: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     writes: list[tuple[str, str]] = []
     save_step = Store.save_step
 
@@ -147,7 +154,9 @@ async def always_fails(event: Any, step: Any) -> Any:
     return await step.do("doomed", fail, retries={"limit": 24, "delay": 1})
 
 
-async def test_a_step_failing_25_times_keeps_the_last_20_and_counts_25(workers, client_factory):
+async def test_a_step_failing_25_times_keeps_the_last_20_and_counts_25(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, always_fails)
     await client.create("always-fails", instance_id="a1")
     got = await finished(client, "always-fails", "a1")
@@ -170,7 +179,9 @@ async def refused(event: Any, step: Any) -> Any:
     return await step.do("charge", refuse, retries={"limit": 5, "delay": 10})
 
 
-async def test_a_final_failure_is_a_failed_attempt_without_a_retry_line(workers, client_factory):
+async def test_a_final_failure_is_a_failed_attempt_without_a_retry_line(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
     client = await start(workers, client_factory, refused)
     await client.create("refused", instance_id="r1")
     await finished(client, "refused", "r1")

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_arq_command_with_worker_settings_runs_instances(client: Client, prefix: str):
+async def test_arq_command_with_worker_settings_runs_instances(client: Client, prefix: str) -> None:
     env = {
         **os.environ,
         "REDIS_URL": REDIS_URL,

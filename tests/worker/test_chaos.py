@@ -8,15 +8,19 @@ import random
 import signal
 
 import pytest
+from redis.asyncio import Redis
 
 from durable import keys
+from durable.client import Client
 from tests.helpers import assert_eventually
-from tests.worker.conftest import counter
+from tests.worker.conftest import Procs, counter
 
 pytestmark = pytest.mark.timeout(180)
 
 
-async def test_random_kills_lose_nothing_and_record_each_step_once(procs, client, redis):
+async def test_random_kills_lose_nothing_and_record_each_step_once(
+    procs: Procs, client: Client, redis: Redis
+) -> None:
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     live = [procs.start(lease_ttl="1 s") for _ in range(3)]
     ids = [f"c{n}" for n in range(80)]

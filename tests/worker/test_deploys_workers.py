@@ -95,7 +95,9 @@ async def ended(client: Client, wf: str, iid: str) -> Any:
     return await reaches(client, wf, iid, "complete", "errored", "terminated")
 
 
-async def test_a_rename_errors_and_a_fixed_deploy_finishes_the_run(deploys, clients, redis):
+async def test_a_rename_errors_and_a_fixed_deploy_finishes_the_run(
+    deploys: Deploys, clients: list[Client], redis: Redis
+) -> None:
     first, _, third = clients
     deploys.roll_out(1)
     await first.create("order", instance_id="o1")
@@ -117,8 +119,8 @@ async def test_a_rename_errors_and_a_fixed_deploy_finishes_the_run(deploys, clie
 
 
 async def test_patches_keep_old_runs_on_their_path_across_three_deploys(
-    deploys, clients, redis: Redis
-):
+    deploys: Deploys, clients: list[Client], redis: Redis
+) -> None:
     first, second, third = clients
     deploys.roll_out(1)
     for iid in ("past", "before"):
@@ -149,7 +151,9 @@ async def test_patches_keep_old_runs_on_their_path_across_three_deploys(
     assert (marker["stepKey"], marker["type"]) == ("pdf-receipt#patch", "patch")
 
 
-async def test_a_renamed_gather_member_does_not_run(deploys, clients, redis):
+async def test_a_renamed_gather_member_does_not_run(
+    deploys: Deploys, clients: list[Client], redis: Redis
+) -> None:
     first = clients[0]
     deploys.roll_out(1)
     await first.create("fan", instance_id="f1")
