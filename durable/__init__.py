@@ -1,6 +1,7 @@
 """durable: durable workflows for Python on Redis and arq."""
 
-from durable.client import Client
+from typing import TYPE_CHECKING, Any
+
 from durable.durations import Duration, to_ms
 from durable.errors import (
     ClientError,
@@ -31,7 +32,21 @@ from durable.workflow import (
     workflow,
 )
 
+if TYPE_CHECKING:
+    from durable.client import Client
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """`durable.Client` is imported on first use, so that importing the authoring API or
+    `durable.types` does not import redis."""
+    if name == "Client":
+        from durable.client import Client
+
+        return Client
+    raise AttributeError(f"module 'durable' has no attribute {name!r}")
+
 
 __all__ = [
     "Client",

@@ -1,6 +1,8 @@
-"""The control plane: create, inspect and control instances. The API and CLI speak through it.
+"""The control plane: create, inspect and control instances. The HTTP API speaks through it.
 
-Every method returns plain dicts in the HTTP API's JSON shape and raises the ClientError tree.
+Each method validates its arguments, makes its store calls (durable.store, durable.listing,
+durable.history) and returns models of durable.models, the ones the HTTP API serves; errors
+are the ClientError tree.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from redis.asyncio import Redis
@@ -18,7 +21,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
-from durable import keys, records, tracing, validation
+from durable import listing, records, tracing, validation
 from durable.durations import Duration, to_ms
 from durable.errors import (
     FailedStepNotRetryableError,
@@ -27,25 +30,28 @@ from durable.errors import (
     InstanceTerminalError,
     InstanceWaitTimeoutError,
     InvalidDurationError,
-    NondeterminismError,
     StoreUnavailableError,
     ValidationError,
     WorkflowNotFoundError,
 )
 from durable.history import LogFilter, read_history
+from durable.models import (
+    Details,
+    EventAccepted,
+    History,
+    Instance,
+    InstancePage,
+    InstanceSummary,
+    RetryAccepted,
+    RetryInfo,
+    WorkflowSummary,
+)
 from durable.replies import Conflict, NotErrored, NotFound, Recalled, Terminal
 from durable.runner import Engine
 from durable.settings import Settings
 from durable.store import IdempotentOp, Ref, Store, ref_from_job_id
-from durable.types import TERMINAL_STATUSES, JSONDict, Status, StepStatus, StepType
-from durable.workflow import (
-    VERSION_MAX,
-    Registry,
-    RegistryLike,
-    Workflow,
-    as_registry,
-    valid_name,
-)
+from durable.types import TERMINAL_STATUSES, JSONDict
+from durable.workflow import Registry, RegistryLike, Workflow, as_registry
 
 BATCH_LIMIT = 1000
 # How long restart, terminate and retry-step remember the answer to an Idempotency-Key: far
@@ -102,8 +108,8 @@ class Client:
         async with _store_errors():
             await self.redis.ping()
 
-    def list_workflows(self) -> list[JSONDict]:
-        return [{"name": name} for name in self.registry]
+    def list_workflows(self) -> list[WorkflowSummary]:
+        return [WorkflowSummary(name=name) for name in self.registry]
 
     def _workflow(self, name: str) -> Workflow:
         try:
@@ -130,7 +136,7 @@ class Client:
         instance_id: str | None = None,
         params: Any = None,
         idempotency_key: str | None = None,
-    ) -> tuple[JSONDict, bool]:
+    ) -> tuple[InstanceSummary, bool]:
         """Create an instance; an existing id returns the existing instance and False.
 
         With an `idempotency_key` and no id, the id is derived from the workflow and the key, so
@@ -147,9 +153,10 @@ class Client:
             )  # fmt: skip
         # a generated id is new: "exists" can only be our own create retried after a lost reply
         created = made.created or iid is None
-        return {"id": ref.instance_id, "details": records.details(made.instance)}, created
+        return _summary(ref, made.instance), created
 
-    async def create_batch(self, workflow: str, items: list[JSONDict]) -> list[JSONDict]:
+    async def create_batch(self, workflow: str, items: list[JSONDict]) -> list[InstanceSummary]:
+        """Create the items' instances (`{"id"?, "params"?}`); returns the created ones."""
         wf = self._workflow(workflow)
         if len(items) > BATCH_LIMIT:
             raise ValidationError(f"a batch holds at most {BATCH_LIMIT} instances")
@@ -159,7 +166,7 @@ class Client:
                 prepared, version=wf.version or "", traceparent=tracing.traceparent()
             )
         return [
-            {"id": ref.instance_id, "details": records.details(made.instance)}
+            _summary(ref, made.instance)
             for (ref, _), made in zip(prepared, results, strict=True)
             if made.created
         ]
@@ -174,16 +181,18 @@ class Client:
             raise InstanceNotFoundError(ref.workflow, ref.instance_id)
         return snapshot.instance, snapshot.current_step
 
-    async def get(self, workflow: str, instance_id: str) -> JSONDict:
+    async def get(self, workflow: str, instance_id: str) -> Instance:
         ref = self._ref(workflow, instance_id)
         inst, raw = await self._read(ref)
         cur = inst.get("cur")
         current = records.current_step_to_api(cur, json.loads(raw)) if cur and raw else None
-        return {
-            "id": ref.instance_id,
-            "details": records.details(inst),
-            "meta": records.meta(inst, current),
-        }
+        return Instance.model_validate(
+            {
+                "id": ref.instance_id,
+                "details": records.details(inst),
+                "meta": records.meta(inst, current),
+            }
+        )
 
     async def list_instances(
         self,
@@ -193,73 +202,15 @@ class Client:
         page_size: int = 25,
         cursor: str | None = None,
         version: str | None = None,
-    ) -> JSONDict:
-        """Newest first. `cursor` and `nextCursor` both carry the next page's cursor and are
-        omitted on the last page. `status="waitingForPause"` lists running instances whose pause
+    ) -> InstancePage:
+        """Newest first. `cursor` and `next_cursor` both carry the next page's cursor and are
+        None on the last page. `status="waitingForPause"` lists running instances whose pause
         is requested but not yet taken (their `details.status` stays `running`). `version`
         keeps the instances created by that code version of the workflow."""
         self._workflow(workflow)
-        wanted = validation.status(status)
-        ver = _version(version)
-        size = validation.page_size(page_size)
-        after = validation.decode_cursor(cursor, ("s", "i"), param="cursor")
-        pausing = wanted == validation.WAITING_FOR_PAUSE
-        p = self.settings.prefix
-        index = (
-            keys.status_index_key(p, workflow, Status.RUNNING if pausing else wanted, ver)
-            if wanted
-            else keys.workflow_index_key(p, workflow, ver)
-        )
+        query = listing.query(workflow, status, version, page_size, cursor)
         async with _store_errors():
-            page, more = await self._index_page(workflow, index, size, after, pausing=pausing)
-        result: JSONDict = {"instances": [_summary(iid, inst) for iid, _, inst in page]}
-        if more:
-            iid, score, _ = page[-1]
-            next_cursor = validation.encode_cursor({"s": score, "i": iid})
-            result["cursor"] = result["nextCursor"] = next_cursor
-        result["hasNextPage"] = more
-        return result
-
-    async def _index_page(
-        self,
-        workflow: str,
-        index: str,
-        size: int,
-        after: dict[str, Any] | None,
-        *,
-        pausing: bool = False,
-    ) -> tuple[list[tuple[str, int, dict[str, str]]], bool]:
-        """Newest first; keyset pagination on (score, id) so ties never repeat or skip. Ids whose
-        instance expired meanwhile (and, when `pausing`, instances without a pending pause) are
-        skipped, so a page is full whenever more instances follow."""
-        top: Any = "+inf" if after is None else int(after["s"])
-        out: list[tuple[str, int, dict[str, str]]] = []
-        offset = 0
-        while len(out) <= size:
-            batch = await self.redis.zrevrangebyscore(
-                index, top, "-inf", start=offset, num=size + 1, withscores=True
-            )
-            offset += len(batch)
-            ids = [(_s(m), int(score)) for m, score in batch]
-            if after is not None:
-                seen = (int(after["s"]), str(after["i"]))
-                ids = [(iid, sc) for iid, sc in ids if sc != seen[0] or iid < seen[1]]
-            rows = await self._instances(workflow, [iid for iid, _ in ids]) if ids else []
-            out += [
-                (iid, sc, inst)
-                for (iid, sc), inst in zip(ids, rows, strict=True)
-                if inst and (not pausing or _pause_pending(inst))
-            ]
-            if len(batch) <= size:  # the index has nothing after this batch
-                break
-        return out[:size], len(out) > size
-
-    async def _instances(self, workflow: str, ids: list[str]) -> list[dict[str, str]]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for iid in ids:
-                pipe.hgetall(keys.instance_key(self.settings.prefix, workflow, iid))
-            rows = await pipe.execute()
-        return [{_s(k): _s(v) for k, v in row.items()} for row in rows]
+            return await listing.page(self.store, query)
 
     async def history(
         self,
@@ -275,24 +226,19 @@ class Client:
         logs_cursor: str | None = None,
         log_level: str | None = None,
         log_category: str | None = None,
-    ) -> JSONDict:
+    ) -> History:
         ref = self._ref(workflow, instance_id)
         size, direction = validation.page_size(page_size), validation.order(order)
         log_filter = LogFilter.of(log_level, log_category)
         inst, _ = await self._read(ref)
-        current = int(inst.get("run", 0))
-        run = current if run_number is None else run_number
-        if isinstance(run, bool) or not isinstance(run, int) or not 0 <= run <= current:
-            raise ValidationError(
-                f"runNumber must be an existing run (0-{current})",
-                [{"path": "runNumber", "message": "no such run"}],
-            )
+        run = _run_number(run_number, int(inst.get("run", 0)))
         cursors = {"steps": steps_cursor, "events": events_cursor, "logs": logs_cursor}
         async with _store_errors():
-            return await read_history(
+            page = await read_history(
                 self.redis, self.settings.prefix, ref, run, size, direction, include_logs, cursors,
                 log_filter,
             )  # fmt: skip
+        return History.model_validate(page)
 
     # -- events and control --------------------------------------------------------------------
 
@@ -305,7 +251,7 @@ class Client:
         payload: Any = None,
         event_id: str | None = None,
         idempotency_key: str | None = None,
-    ) -> JSONDict:
+    ) -> EventAccepted:
         """Store an event; without an `event_id`, the `idempotency_key` is the event's id."""
         ref = self._ref(workflow, instance_id)
         etype = validation.event_type(type)
@@ -323,7 +269,8 @@ class Client:
             )
         if isinstance(reply, NotFound | Terminal):
             _missing(ref, reply)
-        return {"accepted": True, "status": records.details(reply.before)}
+        status = Details.model_validate(records.details(reply.before))
+        return EventAccepted(accepted=True, status=status)
 
     async def _control(
         self,
@@ -384,7 +331,7 @@ class Client:
         *,
         delay_ms: int = 0,
         idempotency_key: str | None = None,
-    ) -> JSONDict:
+    ) -> RetryAccepted:
         """Re-open the errored last step; a call repeated with the same key within a day
         re-opens nothing and answers the first call's body. A run that failed with
         NondeterminismError is queued to replay its recorded steps instead (after a fix)."""
@@ -394,30 +341,23 @@ class Client:
         key = validation.idempotency_key(idempotency_key)
         inst, raw = await self._read(ref)
         if key is not None and (saved := await self._recall(ref, "retry-step", key)):
-            return _retry_answer(ref, saved)
-        answer: JSONDict = {"r": int(inst["run"])}
-        if _failed_on_nondeterminism(inst):  # fixed code replays the run's recorded steps
-            step_key, expected, head = "", inst["error"], ""
-            answer.update(rp=1, s="waiting" if delay_ms else "queued")
-        else:
-            step_key, reopened = _reopened_step(ref, inst, raw)
-            expected, head = raw, records.encode_step(reopened)[:-1]
-            answer.update(k=step_key, a=reopened.get("a", 1), m=reopened["m"])
+            return _retry_accepted(ref, saved)
+        plan = _retry_plan(ref, inst, raw, delay_ms)
         async with _store_errors():
             reply = await self.store.retry_step(
-                ref, key=step_key, expected=expected, head=head, delay_ms=delay_ms,
-                answer=records.dumps(answer)[:-1], idempotency_key=key or "",
-                answer_ttl_ms=IDEMPOTENCY_TTL_MS,
+                ref, key=plan.step_key, expected=plan.expected, head=plan.head,
+                delay_ms=delay_ms, answer=records.dumps(plan.answer)[:-1],
+                idempotency_key=key or "", answer_ttl_ms=IDEMPOTENCY_TTL_MS,
             )  # fmt: skip
         if isinstance(reply, NotFound):
             _missing(ref, reply)
-        if isinstance(reply, Recalled):
-            return _retry_answer(ref, json.loads(reply.answer))
         if isinstance(reply, NotErrored):
             raise InstanceNotErroredError(ref.instance_id, reply.status)
         if isinstance(reply, Conflict):
             raise FailedStepNotRetryableError("the instance changed meanwhile; try again")
-        return _retry_answer(ref, {**answer, "at": reply.at_ms})
+        if isinstance(reply, Recalled):
+            return _retry_accepted(ref, json.loads(reply.answer))
+        return _retry_accepted(ref, {**plan.answer, "at": reply.at_ms})
 
     async def _recall(self, ref: Ref, op: IdempotentOp, key: str) -> JSONDict | None:
         """The answer remembered for an operation's idempotency key, if any."""
@@ -444,6 +384,15 @@ class Client:
                     processed += 1
         return processed
 
+    # -- counts --------------------------------------------------------------------------------
+
+    async def counts(self, workflow: str) -> dict[str, int]:
+        """How many instances of `workflow` are in each status (every status is a key), read
+        from the status indexes in one round trip."""
+        self._workflow(workflow)
+        async with _store_errors():
+            return await listing.counts(self.store, workflow)
+
     # -- waiting -------------------------------------------------------------------------------
 
     async def wait(
@@ -453,7 +402,7 @@ class Client:
         *,
         timeout: Duration | None = "1 min",
         poll_interval: Duration = "100 ms",
-    ) -> JSONDict:
+    ) -> Instance:
         """Poll `get` until the instance is complete, errored or terminated; return that answer.
 
         Raises InstanceWaitTimeoutError (a TimeoutError) when `timeout` passes first; `None`
@@ -467,7 +416,7 @@ class Client:
         started = loop.time()
         while True:
             answer = await self.get(workflow, instance_id)
-            status = answer["details"]["status"]
+            status = answer.details.status
             if status in TERMINAL_STATUSES:
                 return answer
             waited_s = loop.time() - started
@@ -475,19 +424,6 @@ class Client:
                 raise InstanceWaitTimeoutError(workflow, instance_id, status, limit_ms)
             left_s = interval_s if limit_ms is None else limit_ms / 1000 - waited_s
             await asyncio.sleep(min(interval_s, left_s))
-
-    # -- counts --------------------------------------------------------------------------------
-
-    async def counts(self, workflow: str) -> dict[str, int]:
-        """How many instances of `workflow` are in each status (every status is a key), read
-        from the status indexes in one round trip."""
-        self._workflow(workflow)
-        statuses = list(Status)
-        async with _store_errors(), self.redis.pipeline(transaction=False) as pipe:
-            for status in statuses:
-                pipe.zcard(keys.status_index_key(self.settings.prefix, workflow, status))
-            sizes = await pipe.execute()
-        return {status.value: int(size) for status, size in zip(statuses, sizes, strict=True)}
 
 
 def _missing(ref: Ref, reply: NotFound | Terminal) -> NoReturn:
@@ -497,68 +433,68 @@ def _missing(ref: Ref, reply: NotFound | Terminal) -> NoReturn:
     raise InstanceNotFoundError(ref.workflow, ref.instance_id)
 
 
-def _reopened_step(ref: Ref, inst: dict[str, str], raw: str) -> tuple[str, JSONDict]:
-    """The errored last step's key and its record re-opened for one more attempt."""
+def _summary(ref: Ref, inst: dict[str, str]) -> InstanceSummary:
+    return InstanceSummary(
+        id=ref.instance_id, details=Details.model_validate(records.details(inst))
+    )
+
+
+def _run_number(value: Any, current: int) -> int:
+    """A history's run: the current one by default, else an existing one."""
+    run = current if value is None else value
+    if isinstance(run, bool) or not isinstance(run, int) or not 0 <= run <= current:
+        raise ValidationError(
+            f"runNumber must be an existing run (0-{current})",
+            [{"path": "runNumber", "message": "no such run"}],
+        )
+    return run
+
+
+@dataclass(frozen=True)
+class _RetryPlan:
+    """What the retry_step script compares and writes: the step key ('' for a replay), the
+    record or error it expects, the re-opened record's head, and the answer it remembers (r run,
+    k step key, a attempts, m max attempts; or rp replay and s status)."""
+
+    step_key: str
+    expected: str
+    head: str
+    answer: JSONDict
+
+
+def _retry_plan(ref: Ref, inst: dict[str, str], raw: str, delay_ms: int) -> _RetryPlan:
+    run = int(inst["run"])
+    if records.failed_on_nondeterminism(inst):  # fixed code replays the run's recorded steps
+        status = "waiting" if delay_ms else "queued"
+        return _RetryPlan("", inst["error"], "", {"r": run, "rp": 1, "s": status})
     if inst["status"] != "errored":
         raise InstanceNotErroredError(ref.instance_id, inst["status"])
-    key = inst.get("cur") or ""
-    rec = json.loads(raw) if raw else None
-    if not key or rec is None or rec.get("s") != StepStatus.ERRORED or rec.get("t") != StepType.DO:
+    failed = records.failed_do_step(inst, raw)
+    if failed is None:
         raise FailedStepNotRetryableError(
             "the instance did not fail in a step.do step, so there is no step to retry; "
             "restart the instance instead"
         )
-    return key, {**rec, "s": StepStatus.WAITING, "m": rec.get("a", 1) + 1, "nr": None, "u": None}
+    reopened = records.reopened_step(failed)
+    answer = {"r": run, "k": inst["cur"], "a": reopened.get("a", 1), "m": reopened["m"]}
+    return _RetryPlan(inst["cur"], raw, records.encode_step(reopened)[:-1], answer)
 
 
-def _failed_on_nondeterminism(inst: dict[str, str]) -> bool:
-    if inst["status"] != "errored" or not inst.get("error"):
-        return False
-    return bool(json.loads(inst["error"]).get("name") == NondeterminismError.__name__)
-
-
-def _retry_answer(ref: Ref, answer: JSONDict) -> JSONDict:
-    """The retry-failed-step body from what the script recorded: r run, k step key, a attempts,
-    m max attempts, at scheduled ms; or, for a replay after nondeterminism, rp and s status."""
+def _retry_accepted(ref: Ref, answer: JSONDict) -> RetryAccepted:
+    """The retry-failed-step answer from what the script remembered (see _RetryPlan; "at" is
+    the scheduled ms)."""
     replay = bool(answer.get("rp"))
-    retry: JSONDict = {}
+    steps = {} if replay else {"step_key": answer["k"], "attempts": answer["a"]}
     if not replay:
-        retry.update(stepKey=answer["k"], attempts=answer["a"], maxAttempts=answer["m"])
-    retry.update(scheduledAt=records.iso(answer["at"]), replay=replay)
-    return {
-        "accepted": True,
-        "instance": {
-            "id": ref.instance_id,
-            "details": {"status": answer.get("s", "waiting"), "runNumber": int(answer["r"])},
-        },
-        "retry": retry,
-    }
-
-
-def _summary(instance_id: str, inst: dict[str, str]) -> JSONDict:
-    return {
-        "id": instance_id,
-        "details": records.details(inst),
-        "params": json.loads(inst.get("params") or "{}"),
-        "createdAt": records.iso(inst.get("created")),
-        "updatedAt": records.iso(inst.get("updated")),
-    }
-
-
-def _pause_pending(inst: dict[str, str]) -> bool:
-    return inst.get("status") == Status.RUNNING and inst.get("pause") == "1"
-
-
-def _version(value: Any) -> str | None:
-    """A `version` list filter: a version name as `@workflow(version=...)` takes."""
-    if value is None:
-        return None
-    if valid_name(value, VERSION_MAX):
-        return str(value)
-    raise ValidationError(
-        f"invalid version {str(value)[:40]!r}: 1-{VERSION_MAX} characters of letters, digits "
-        "and _ . : - (not starting with . : -)",
-        [{"path": "version", "message": "invalid version"}],
+        steps["max_attempts"] = answer["m"]
+    retry = RetryInfo.model_validate(
+        {**steps, "scheduled_at": records.iso(answer["at"]), "replay": replay}
+    )
+    details = Details.model_validate(
+        {"status": answer.get("s", "waiting"), "runNumber": answer["r"]}
+    )
+    return RetryAccepted(
+        accepted=True, instance=InstanceSummary(id=ref.instance_id, details=details), retry=retry
     )
 
 
@@ -570,7 +506,3 @@ def keyed_id(workflow: str, idempotency_key: str) -> str:
     """The id a create with this key and no id gets: the same for every retry of the call."""
     digest = hashlib.sha256(f"{workflow}\n{idempotency_key}".encode()).hexdigest()
     return f"inst_{digest[:32]}"
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

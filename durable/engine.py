@@ -33,6 +33,7 @@ from durable.errors import (
     WaitForEventTimeoutError,
     WorkerLostError,
 )
+from durable.names import ID_MAX, check_step_name, patch_key, step_key, valid_name
 from durable.records import add_failed_attempt, clean_text, dumps, encode_step, iso, step_head
 from durable.replayed import step_error_record, step_failed
 from durable.replies import Exists, Fenced, LimitReached, Tag
@@ -42,11 +43,9 @@ from durable.settings import Settings
 from durable.step import ReceivedEvent, StepContext
 from durable.store import Ref, Store
 from durable.types import JSONDict, LogLevel, StepStatus, StepType
-from durable.workflow import ID_MAX, valid_name
 
 log = logging.getLogger("durable.engine")
 
-STEP_NAME_MAX = 200
 MAX_WAIT_MS = 365 * 86_400_000
 RUNNING_MARK_DELAY_S = 0.02
 RETRY_LOG_CATEGORY = "retry"
@@ -126,10 +125,10 @@ class Execution:
     def _claim_key(self, name: str, step_type: StepType) -> str:
         if self.nondeterminism is not None:  # no step runs once replay went off the record
             raise self.nondeterminism
-        _check_name(name, "step name")
+        check_step_name(name)
         n = self.counts.get(name, 0)
         self.counts[name] = n + 1
-        key = name if n == 0 else f"{name}#{n}"
+        key = step_key(name, n)
         self._visit(key, step_type)
         return key
 
@@ -457,7 +456,7 @@ class Execution:
     async def patched(self, change_id: str) -> bool:
         """True when the run records `change_id` here or recorded it before; False when it
         recorded later steps without it (it took the old path). One answer per pass."""
-        key = _patch_key(change_id)
+        key = patch_key(change_id)
         if self.nondeterminism is not None:
             raise self.nondeterminism
         if change_id in self.patches:
@@ -488,7 +487,7 @@ class Execution:
     def deprecate_patch(self, change_id: str) -> None:
         """Accept a recorded `change_id` marker without asking: code that dropped the patch's
         old path replays runs that recorded it."""
-        key = _patch_key(change_id)
+        key = patch_key(change_id)
         if key in self.recorded:
             self._visit(key, StepType.PATCH)
 
@@ -516,20 +515,6 @@ class RunningMark:
         self._timer.cancel()
         if self._write is not None:
             self._write.cancel()
-
-
-def _check_name(name: object, what: str) -> None:
-    if not isinstance(name, str) or not 0 < len(name) <= STEP_NAME_MAX or "#" in name:
-        raise InvalidStepError(
-            f"invalid {what} {name!r}: 1-{STEP_NAME_MAX} characters, without '#'"
-        )
-
-
-def _patch_key(change_id: str) -> str:
-    """Markers live beside step keys without ever meeting one: a step key's `#` is followed by
-    digits only."""
-    _check_name(change_id, "change id")
-    return f"{change_id}#patch"
 
 
 def _received(result: JSONDict) -> ReceivedEvent:

@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from durable.durations import Duration
 from durable.retries import Retries
 from durable.types import LogLevel
-
-if TYPE_CHECKING:
-    from durable.engine import Execution
 
 
 @dataclass(frozen=True)
@@ -32,10 +29,35 @@ class ReceivedEvent:
     timestamp: datetime
 
 
+class StepHost(Protocol):
+    """What `Step` needs from the execution it belongs to (durable.engine.Execution)."""
+
+    async def do(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *,
+        retries: Retries | dict[str, Any] | None,
+        timeout: Duration | None,
+    ) -> Any: ...
+
+    async def sleep(self, name: str, duration: Duration) -> None: ...
+
+    async def sleep_until(self, name: str, when: datetime | int | float) -> None: ...
+
+    async def wait_for_event(self, name: str, *, type: str, timeout: Duration) -> ReceivedEvent: ...
+
+    async def patched(self, change_id: str) -> bool: ...
+
+    def deprecate_patch(self, change_id: str) -> None: ...
+
+    def log(self, level: LogLevel, message: str, data: Any, category: str) -> None: ...
+
+
 class StepLogger:
     """`step.log.info("message", {"data": 1})`: lines land in the instance history once."""
 
-    def __init__(self, execution: Execution) -> None:
+    def __init__(self, execution: StepHost) -> None:
         self._execution = execution
 
     def debug(self, message: str, data: Any = None, *, category: str = "workflow") -> None:
@@ -54,7 +76,7 @@ class StepLogger:
 class Step:
     """Durable steps. Every method takes a name that identifies the step across replays."""
 
-    def __init__(self, execution: Execution) -> None:
+    def __init__(self, execution: StepHost) -> None:
         self._execution = execution
         self.log = StepLogger(execution)
 

@@ -17,9 +17,10 @@ from durable.errors import (
     PayloadTooLargeError,
     ValidationError,
 )
+from durable.names import ID_MAX, valid_name
 from durable.records import dumps
 from durable.types import Status
-from durable.workflow import ID_MAX, Workflow, valid_name
+from durable.workflow import Workflow
 
 
 def instance_id(value: Any) -> str:

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
 from durable.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from durable.step import Step
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
-WORKFLOW_NAME_MAX = 64
-ID_MAX = 128
-VERSION_MAX = 64
-
-
-def valid_name(value: object, max_length: int) -> bool:
-    return (
-        isinstance(value, str) and 0 < len(value) <= max_length and bool(NAME_PATTERN.match(value))
-    )
+from durable.names import VERSION_MAX, WORKFLOW_NAME_MAX, valid_name
+from durable.step import Step
 
 
 @dataclass(frozen=True)
@@ -37,7 +24,7 @@ class WorkflowEvent:
     instance_id: str
 
 
-WorkflowFn = Callable[[WorkflowEvent, "Step"], Awaitable[Any]]
+WorkflowFn = Callable[[WorkflowEvent, Step], Awaitable[Any]]
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from durable import workflow
 from durable.api import create_app
 from durable.durations import to_ms
 from durable.errors import InvalidDurationError
+from durable.names import ID_MAX, valid_name
 from durable.settings import Settings
-from durable.workflow import ID_MAX, valid_name
 from tests.conftest import REDIS_URL
 from tests.reliability.support import MOUNT, TestClient, api_server, healthy
 
