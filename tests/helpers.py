@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from inspect import isawaitable
 from typing import Any
 
 
@@ -44,6 +45,16 @@ def wait_until(check: Callable[[], Any], timeout: float = 10.0, interval: float 
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+async def reply(command: Any) -> Any:
+    """The reply of a redis-py asyncio command: `await reply(redis.hgetall(key))`.
+
+    redis-py types many asyncio-client commands (hashes, lists, sets) as `Awaitable[X] | X`,
+    which mypy will not await, and its X assumes decode_responses=True where the tests' clients
+    answer bytes; so the reply is Any, to be annotated where it is used.
+    """
+    return await command if isawaitable(command) else command
 
 
 def iso_ms(stamp: str) -> int:

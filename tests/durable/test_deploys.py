@@ -24,7 +24,7 @@ from durable.runner import Engine
 from durable.settings import Settings
 from durable.store import Ref, Store
 from tests.conftest import ClientFactory, WorkerPool
-from tests.helpers import assert_eventually
+from tests.helpers import assert_eventually, reply
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -395,7 +395,8 @@ async def test_a_marker_uses_no_step_budget(settings: Settings, redis: Redis) ->
     store = Store(redis, settings)
     client = Client([marked], settings, redis=redis)
     await client.create("marked", instance_id="m1")
-    job = (await redis.hget(instance_key(settings.prefix, "marked", "m1"), "job") or b"").decode()
+    ikey = instance_key(settings.prefix, "marked", "m1")
+    job = (await reply(redis.hget(ikey, "job")) or b"").decode()
     executions = await Engine(store, client.registry).advance(Ref("marked", "m1"), job, max_steps=1)
     got = await client.get("marked", "m1")
     assert got["details"]["output"] == [True, 1, 1]
@@ -518,7 +519,7 @@ async def test_the_replay_form_of_retry_step_compares_the_error(
     await store.create(ref, params="{}")
     ikey = instance_key(settings.prefix, "wf", "r1")
     error = json.dumps({"name": "NondeterminismError", "message": "m"})
-    await redis.hset(ikey, mapping={"status": "errored", "error": error, "completed": 1})
+    await reply(redis.hset(ikey, mapping={"status": "errored", "error": error, "completed": 1}))
 
     async def replay(expected: str) -> Any:
         return await store.retry_step(
@@ -528,7 +529,7 @@ async def test_the_replay_form_of_retry_step_compares_the_error(
     assert await replay("other") == Conflict()
     reopened = await replay(error)
     assert isinstance(reopened, Reopened) and reopened.record == ""
-    fields = await redis.hgetall(ikey)
+    fields = await reply(redis.hgetall(ikey))
     assert fields[b"status"] == b"queued"
     assert b"error" not in fields and b"completed" not in fields
     assert await replay(error) == NotErrored("queued")

@@ -24,7 +24,7 @@ from durable.client import Client
 from durable.errors import InstanceTerminalError, SuspendExecution
 from durable.settings import Settings
 from tests.conftest import REDIS_URL, ClientFactory, WorkerPool
-from tests.helpers import assert_eventually, iso_ms
+from tests.helpers import assert_eventually, iso_ms, reply
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,7 +41,7 @@ def _reset() -> None:
 def redis_now_ms() -> float:
     with sync_redis.Redis.from_url(REDIS_URL) as conn:
         seconds, micros = conn.time()
-    return seconds * 1000 + micros / 1000
+    return float(seconds * 1000 + micros / 1000)
 
 
 def idle(workers: WorkerPool) -> bool:
@@ -638,7 +638,7 @@ async def test_a_step_interrupted_five_times_fails_with_worker_lost(
     client = client_factory([cached])
     await client.create("cached", instance_id="wl1")
     # five executions died holding the lease without recording progress
-    await redis.hset(keys.instance_key(settings.prefix, "cached", "wl1"), "lost", 5)
+    await reply(redis.hset(keys.instance_key(settings.prefix, "cached", "wl1"), "lost", "5"))
     await workers.start([cached])
     got = await finished(client, "cached", "wl1")
     assert got["details"]["error"]["name"] == "WorkerLostError"

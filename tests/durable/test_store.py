@@ -36,7 +36,7 @@ from durable.replies import (
 )
 from durable.settings import Settings
 from durable.store import SCRIPTS, Ref, Store
-from tests.helpers import assert_eventually
+from tests.helpers import assert_eventually, reply
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ REF = Ref("wf", "i1")
 
 
 async def inst(store: Store) -> dict[str, str]:
-    raw = await store.redis.hgetall(keys.instance_key(store.settings.prefix, "wf", "i1"))
+    raw = await reply(store.redis.hgetall(keys.instance_key(store.settings.prefix, "wf", "i1")))
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
@@ -122,7 +122,7 @@ async def test_writes_with_a_stale_fence_are_rejected(store: Store) -> None:
     rec = encode_step({"s": "completed", "n": "a", "t": "do", "q": 1, "r": 1})
     await terminate(store)
     assert await save(store, rec) == Fenced()
-    steps = await store.redis.hgetall(keys.steps_key(store.settings.prefix, "wf", "i1", 0))
+    steps = await reply(store.redis.hgetall(keys.steps_key(store.settings.prefix, "wf", "i1", 0)))
     assert steps == {}
     finished = await store.finish(
         REF, fence="1", run=0, outcome="complete", value="1", log_lines="", log_count=0
@@ -157,7 +157,8 @@ async def test_release_with_pause_requested_parks_the_instance(store: Store) -> 
 async def test_reap_recovers_an_expired_lease_and_bumps_the_fence(store: Store) -> None:
     await store.create(REF, params="{}")
     await acquire(store, owner="dead", ttl_ms=1)
-    await store.redis.hset(keys.instance_key(store.settings.prefix, "wf", "i1"), "lease", 1)
+    ikey = keys.instance_key(store.settings.prefix, "wf", "i1")
+    await reply(store.redis.hset(ikey, "lease", "1"))
     await store.redis.zadd(keys.leases_key(store.settings.prefix), {"wf/i1": 1})
     assert await store.reap() == Reaped(recovered=1, expired=0)
     state = await inst(store)
@@ -179,7 +180,7 @@ async def test_send_event_dedupes_by_id_and_wakes_a_waiting_instance(store: Stor
     assert again == EventStored(duplicate=True, before={**before, "status": "queued"})
     state = await inst(store)
     assert (state["status"], state["evn"]) == ("queued", "1")
-    events = await store.redis.hgetall(keys.events_key(store.settings.prefix, "wf", "i1", 0))
+    events = await reply(store.redis.hgetall(keys.events_key(store.settings.prefix, "wf", "i1", 0)))
     assert events[b"1:p"] == b"[]"
 
 
@@ -249,7 +250,8 @@ async def test_reap_clears_the_arq_markers_of_a_dead_workers_job(store: Store) -
     await store.redis.set(keys.arq_in_progress_key(job), b"1", px=86_400_000)
     await store.redis.set(keys.arq_retry_key(job), b"1", px=86_400_000)
     await acquire(store, job, owner="dead", ttl_ms=1)
-    await store.redis.hset(keys.instance_key(store.settings.prefix, "wf", "i1"), "lease", 1)
+    ikey = keys.instance_key(store.settings.prefix, "wf", "i1")
+    await reply(store.redis.hset(ikey, "lease", "1"))
     await store.redis.zadd(keys.leases_key(store.settings.prefix), {"wf/i1": 1})
     assert await store.reap() == Reaped(recovered=1, expired=0)
     assert await store.redis.exists(keys.arq_in_progress_key(job), keys.arq_retry_key(job)) == 0

@@ -17,7 +17,7 @@ from durable.api import create_app
 from durable.client import Client
 from durable.settings import Settings
 from tests.conftest import REDIS_URL
-from tests.helpers import assert_eventually, free_port
+from tests.helpers import assert_eventually, free_port, reply
 from tests.reliability import flows
 from tests.reliability.support import MOUNT, TestClient
 
@@ -42,14 +42,14 @@ async def values_of(redis: Redis, key: bytes) -> tuple[str, list[bytes]]:
     if kind == "string":
         return kind, [await redis.get(key) or b""]
     if kind == "hash":
-        pairs = await redis.hgetall(key)
+        pairs: dict[bytes, bytes] = await reply(redis.hgetall(key.decode()))
         return kind, [*pairs.keys(), *pairs.values()]
     if kind == "list":
-        return kind, await redis.lrange(key, 0, -1)
+        return kind, await reply(redis.lrange(key.decode(), 0, -1))
     if kind == "zset":
         return kind, await redis.zrange(key, 0, -1)
     if kind == "set":
-        return kind, list(await redis.smembers(key))
+        return kind, list(await reply(redis.smembers(key.decode())))
     return kind, []
 
 
