@@ -146,7 +146,7 @@ class WorkerMetrics(Observer):
             self.steps[change].labels(workflow, step_type).inc()
 
     def event_consumed(self, workflow: str, event_ms: int, waiting_since_ms: int) -> None:
-        started_ms = _execution_started_ms.get()
+        started_ms, event_ms = _execution_started_ms.get(), int(event_ms)
         # An event that came before the wait was reached, or while this execution ran, did
         # not wake anything: it says nothing about resume latency.
         if started_ms is not None and waiting_since_ms <= event_ms <= started_ms:

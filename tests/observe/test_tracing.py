@@ -26,6 +26,7 @@ from tests.conftest import REDIS_URL, WorkerPool
 from tests.helpers import assert_eventually
 from tests.observe.conftest import MOUNT
 from tests.observe.flows import workflows
+from tests.observe.support import final, status
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACE_A = 0x0AF7651916CD43DD8448EB211C80319C
@@ -69,10 +70,6 @@ def trace_id(span: ReadableSpan) -> int:
     return span.context.trace_id
 
 
-async def finished(client: Client, workflow: str, instance_id: str) -> None:
-    await client.wait(workflow, instance_id, timeout="20 s", poll_interval="10 ms")
-
-
 async def test_the_api_request_is_the_parent_of_every_execution_and_step(
     exporter: InMemorySpanExporter,
     http: TestClient,
@@ -85,7 +82,7 @@ async def test_the_api_request_is_the_parent_of_every_execution_and_step(
     )
     assert created.status_code == 201
     await workers.start(workflows)
-    await finished(client, "obs-retry", "r1")
+    await final(client, "obs-retry", "r1")
     spans = exporter.get_finished_spans()
 
     [request] = named(spans, f"POST {MOUNT}/{{workflow}}/instances")
@@ -132,12 +129,12 @@ async def test_an_event_carries_its_request_trace_into_the_run(
     assert http.post(url, json={"id": "w1"}, headers=header(TRACE_A, CALLER_A)).is_success
 
     async def waiting() -> bool:
-        return (await client.get("obs-wait", "w1"))["details"]["status"] == "waiting"
+        return await status(client, "obs-wait", "w1") == "waiting"
 
     await assert_eventually(waiting)
     sent = http.post(f"{url}/w1/events", json={"type": "go"}, headers=header(TRACE_B, CALLER_B))
     assert sent.status_code == 200
-    await finished(client, "obs-wait", "w1")
+    await final(client, "obs-wait", "w1")
     spans = exporter.get_finished_spans()
 
     [event_request] = named(spans, f"POST {MOUNT}/{{workflow}}/instances/{{id}}/events")
@@ -164,7 +161,7 @@ async def test_a_client_call_inside_a_span_continues_that_trace(
         stored = await redis.hget(keys.instance_key(settings.prefix, "obs-plain", "c1"), "tp")
         assert stored == tracing.traceparent().encode()
     await workers.start(workflows)
-    await finished(client, "obs-plain", "c1")
+    await final(client, "obs-plain", "c1")
     [execution] = named(exporter.get_finished_spans(), "execute obs-plain")
     assert parent_of(execution) == caller.get_span_context().span_id
     [step] = named(exporter.get_finished_spans(), "step echo")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -17,7 +16,7 @@ from durable.workflow import RegistryLike
 from tests.conftest import WorkerPool
 from tests.helpers import assert_eventually
 from tests.observe.flows import workflows
-from tests.observe.support import Samples, samples, value
+from tests.observe.support import Samples, final, samples, status, value
 
 
 @pytest.fixture
@@ -33,10 +32,6 @@ def read(metrics: WorkerMetrics) -> Samples:
     return samples(generate_latest(metrics.registry).decode())
 
 
-async def finished(client: Client, workflow: str, instance_id: str) -> dict[str, Any]:
-    return await client.wait(workflow, instance_id, timeout="20 s", poll_interval="10 ms")
-
-
 async def test_a_retry_and_a_sleep_are_counted(
     metrics: WorkerMetrics,
     workers: WorkerPool,
@@ -45,7 +40,7 @@ async def test_a_retry_and_a_sleep_are_counted(
     client = client_factory(workflows)
     await workers.start(workflows)
     await client.create("obs-retry", instance_id="r1")
-    done = await finished(client, "obs-retry", "r1")
+    done = await final(client, "obs-retry", "r1")
     assert done["details"]["output"] == "attempt 2"
 
     found = read(metrics)
@@ -77,8 +72,8 @@ async def test_a_step_that_fails_for_good_and_an_errored_run(
     await workers.start(workflows)
     await client.create("obs-plain", instance_id="p1", params={"fail": True})
     await client.create("obs-plain", instance_id="p2", params={"fail": False})
-    assert (await finished(client, "obs-plain", "p1"))["details"]["status"] == "errored"
-    assert (await finished(client, "obs-plain", "p2"))["details"]["status"] == "complete"
+    assert (await final(client, "obs-plain", "p1"))["details"]["status"] == "errored"
+    assert (await final(client, "obs-plain", "p2"))["details"]["status"] == "complete"
     found = read(metrics)
     wf = {"workflow": "obs-plain"}
     assert value(found, "durable_steps_started_total", **wf, type="do") == 2
@@ -99,11 +94,11 @@ async def test_an_event_to_a_waiting_instance_measures_its_resume_latency(
     await client.create("obs-wait", instance_id="w1")
 
     async def waiting() -> bool:
-        return (await client.get("obs-wait", "w1"))["details"]["status"] == "waiting"
+        return await status(client, "obs-wait", "w1") == "waiting"
 
     await assert_eventually(waiting)
     await client.send_event("obs-wait", "w1", type="go", payload={"n": 1})
-    done = await finished(client, "obs-wait", "w1")
+    done = await final(client, "obs-wait", "w1")
     assert done["details"]["output"] == {"payload": {"n": 1}, "after": "done"}
     found = read(metrics)
     wf = {"workflow": "obs-wait"}
@@ -122,7 +117,7 @@ async def test_an_event_sent_before_the_wait_is_no_resume_latency(
     await client.create("obs-wait", instance_id="w2")
     await client.send_event("obs-wait", "w2", type="go")  # before any worker ran it
     await workers.start(workflows)
-    await finished(client, "obs-wait", "w2")
+    await final(client, "obs-wait", "w2")
     found = read(metrics)
     assert value(found, "durable_steps_completed_total", workflow="obs-wait", type="waitForEvent")
     assert value(found, "durable_event_resume_latency_seconds_count", workflow="obs-wait") is None
@@ -146,4 +141,4 @@ async def test_housekeeping_counts_recovered_leases(
         return value(read(metrics), "durable_leases_recovered_total")
 
     assert await assert_eventually(recovered) == 1
-    assert (await finished(client, "obs-plain", "dead"))["details"]["status"] == "complete"
+    assert (await final(client, "obs-plain", "dead"))["details"]["status"] == "complete"

@@ -20,7 +20,7 @@ from durable.workflow import RegistryLike
 from tests.conftest import REDIS_URL
 from tests.helpers import assert_eventually, free_port
 from tests.observe.flows import workflows
-from tests.observe.support import Samples, samples, value
+from tests.observe.support import Samples, final, samples, value
 
 pytestmark = pytest.mark.timeout(120)
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,7 +122,7 @@ async def test_a_worker_serves_its_metrics_on_its_port(
     proc = worker(services, "--metrics-port", str(port))
     client = client_factory(workflows)
     await client.create("obs-retry", instance_id="r1")
-    done = await client.wait("obs-retry", "r1", timeout="30 s", poll_interval="20 ms")
+    done = await final(client, "obs-retry", "r1")
     assert done["details"]["output"] == "attempt 2"
 
     wf = {"workflow": "obs-retry"}
@@ -149,7 +149,7 @@ async def test_without_a_port_a_worker_serves_nothing(
     proc = worker(services)
     client = client_factory(workflows)
     await client.create("obs-plain", instance_id="p1", params={"n": 1})
-    await client.wait("obs-plain", "p1", timeout="30 s", poll_interval="20 ms")
+    await final(client, "obs-plain", "p1")
     assert services.stop(proc) == 0
     assert "metrics" not in services.output(proc)
 
@@ -185,7 +185,7 @@ async def test_multiprocess_mode_serves_the_sum_of_every_worker(
     for n in range(6):
         await client.create("obs-plain", instance_id=f"a{n}", params={"n": n})
     for n in range(6):
-        await client.wait("obs-plain", f"a{n}", timeout="30 s", poll_interval="20 ms")
+        await final(client, "obs-plain", f"a{n}")
     assert services.stop(first) == 0
 
     port = free_port()
