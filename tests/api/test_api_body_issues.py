@@ -110,7 +110,7 @@ def test_an_object_body_still_reports_field_paths(http: TestClient) -> None:
 
 def test_a_validation_error_raised_without_issues_still_carries_one() -> None:
     response = error_response(ValidationError("a batch holds at most 1000 instances"))
-    assert json.loads(response.body) == {
+    assert json.loads(bytes(response.body)) == {
         "message": "a batch holds at most 1000 instances",
         "code": "VALIDATION_ERROR",
         "issues": [{"path": "", "message": "a batch holds at most 1000 instances"}],

@@ -68,11 +68,11 @@ def viewport(browser: WebDriver, size: tuple[int, int], *, mobile: bool) -> None
         "deviceScaleFactor": 1,
         "mobile": mobile,
     }
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)  # type: ignore[attr-defined]
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
 
 
 def desktop(browser: WebDriver) -> None:
-    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})  # type: ignore[attr-defined]
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def screenshot(browser: WebDriver, path: Path, height: int | None = None) -> Path:
@@ -84,7 +84,7 @@ def screenshot(browser: WebDriver, path: Path, height: int | None = None) -> Pat
     browser.execute_script("window.scrollTo(0, 0)")
     width = browser.execute_script("return window.innerWidth")
     full = browser.execute_script("return document.documentElement.scrollHeight")
-    shot = browser.execute_cdp_cmd(  # type: ignore[attr-defined]
+    shot = browser.execute_cdp_cmd(
         "Page.captureScreenshot",
         {
             "format": "png",

@@ -67,8 +67,10 @@ def post_form(
     sent = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
     if origin is not None:
         sent["Origin"] = origin
-    return http.post(path, content=httpx.QueryParams(data).__str__(), headers=sent,
-                     follow_redirects=False)  # fmt: skip
+    response: httpx.Response = http.post(
+        path, content=httpx.QueryParams(data).__str__(), headers=sent, follow_redirects=False
+    )
+    return response
 
 
 def text_of(html: str) -> str:

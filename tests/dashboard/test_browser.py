@@ -99,10 +99,12 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     servers = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
         for name, root in servers.items():
+
+            def up_or_gone(root: str = root, name: str = name) -> bool:
+                return api_is_up(f"{root}/api/workflows") or procs[name].poll() is not None
+
             wait_until(
-                lambda root=root, name=name: (
-                    api_is_up(f"{root}/api/workflows") or procs[name].poll() is not None
-                ),
+                up_or_gone,
                 timeout=30,
             )
             assert procs[name].poll() is None, (logs / f"{name}.log").read_text()

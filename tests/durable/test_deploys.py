@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import pytest
@@ -353,7 +354,7 @@ async def test_a_run_that_recorded_the_marker_needs_deprecate_patch_once_dropped
     for iid in ("keep", "drop"):
         await client.create("receipts", instance_id=iid)
         await client.send_event("receipts", iid, type="go")
-        await assert_eventually(lambda iid=iid: _waiting_at(client, iid, "done"))
+        await assert_eventually(partial(_waiting_at, client, iid, "done"))
     code["receipt"] = "dropped"  # the patch check deleted outright: the marker is unreached
     dropped = await finish_receipts(client, "drop", "done")
     assert dropped["details"]["error"]["name"] == "NondeterminismError"

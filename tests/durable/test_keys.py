@@ -15,7 +15,7 @@ from durable import StepContext, keys, store, workflow
 from durable.client import Client
 from durable.workflow import RegistryLike
 from tests.conftest import WorkerPool
-from tests.helpers import assert_eventually
+from tests.helpers import assert_eventually, reply
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -136,7 +136,7 @@ return {queue_key, leases_key, expiry_key, instance_key('wf', 'i:1'),
   instance_job_id('wf', 'i:1', 3), arq_job_key('j'), arq_in_progress_key('j'),
   arq_retry_key('j'), member_separator}"""
     )
-    built = [k.decode() for k in await redis.eval(script, 0)]
+    built = [k.decode() for k in await reply(redis.eval(script, 0))]
     assert built == [
         keys.queue_key(p), keys.leases_key(p), keys.expiry_key(p),
         keys.instance_key(p, "wf", "i:1"), keys.workflow_index_key(p, "wf"),

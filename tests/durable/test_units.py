@@ -73,7 +73,7 @@ def test_invalid_workflow_names_are_refused(name: str) -> None:
         return None
 
     with pytest.raises(ConfigurationError):
-        define_workflow(name, fn)  # type: ignore[arg-type]
+        define_workflow(name, fn)
 
 
 def test_registry_uses_workflow_names_not_dict_keys() -> None:

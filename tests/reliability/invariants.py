@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from durable import keys
 from durable.client import Client
+from tests.helpers import reply
 from tests.reliability.flows import counter_key
 
 TERMINAL = frozenset({"complete", "errored", "terminated"})
@@ -66,7 +67,7 @@ async def read_run(client: Client, wf: str, iid: str, run: int) -> tuple[list[An
     for section in found:
         cursor: str | None = None
         while True:
-            arg = {f"{section}_cursor": cursor} if cursor else {}
+            arg: dict[str, Any] = {f"{section}_cursor": cursor} if cursor else {}
             page = await client.history(wf, iid, run_number=run, page_size=100, order="asc", **arg)
             found[section].extend(page[section])
             cursor = page.get(f"{section}Cursor")
@@ -201,7 +202,7 @@ async def check_instance(client: Client, redis: Redis, expect: Expect) -> list[s
 async def schedule_state(redis: Redis, prefix: str, expects: list[Expect]) -> dict[str, Any]:
     """member -> (status, job, job queued?, lease ms), plus '' -> Redis time."""
     names = [keys.instance_key(prefix, e.workflow, e.instance_id) for e in expects]
-    rows, now = await redis.eval(SNAPSHOT, len(names) + 1, keys.queue_key(prefix), *names)
+    rows, now = await reply(redis.eval(SNAPSHOT, len(names) + 1, keys.queue_key(prefix), *names))
     state: dict[str, Any] = {"": int(now)}
     for e, (st, job, queued, lease) in zip(expects, rows, strict=True):
         state[e.member] = (_s(st), _s(job), int(queued), int(lease))

@@ -16,6 +16,7 @@ from durable.client import Client
 from durable.settings import Settings
 from tests import flows
 from tests.conftest import REDIS_URL
+from tests.helpers import reply
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,5 +79,5 @@ async def status(client: Client, wf: str, iid: str) -> str:
 
 async def owner_pid(redis: Redis, client: Client, wf: str, iid: str) -> int:
     key = keys.instance_key(client.settings.prefix, wf, iid)
-    owner = (await redis.hget(key, "owner") or b"").decode()
+    owner = (await reply(redis.hget(key, "owner")) or b"").decode()
     return int(owner.rpartition(":")[2]) if owner else 0
