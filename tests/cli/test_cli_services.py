@@ -45,22 +45,20 @@ def run(*args: str, env: dict[str, str] | None = None) -> Result:
 def test_worker_passes_options(calls: list[Any]) -> None:
     result = run(
         "worker", "--workflows", "examples.gallery:workflows", "--redis-url", "redis://r:1/2",
-        "--concurrency", "8", "--burst", "--lease-ttl", "3 s",
+        "--concurrency", "8", "--burst", "--lease-ttl", "3 s", "--metrics-port", "9100",
+        "--metrics-host", "0.0.0.0",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert calls == [
-        (
-            "run_worker",
-            ("examples.gallery:workflows",),
-            {"redis_url": "redis://r:1/2", "concurrency": 8, "burst": True, "lease_ttl": "3 s"},
-        )
-    ]
+    kwargs = {"redis_url": "redis://r:1/2", "concurrency": 8, "burst": True, "lease_ttl": "3 s"}
+    kwargs |= {"metrics_port": 9100, "metrics_host": "0.0.0.0"}
+    assert calls == [("run_worker", ("examples.gallery:workflows",), kwargs)]
 
 
 def test_worker_defaults_and_workflows_from_env(calls: list[Any]) -> None:
     result = run("worker", env={"DURABLE_WORKFLOWS": FLOWS})
     assert result.exit_code == 0, result.output
     kwargs = {"redis_url": None, "concurrency": None, "burst": False, "lease_ttl": None}
+    kwargs |= {"metrics_port": None, "metrics_host": "127.0.0.1"}  # no metrics unless asked
     assert calls == [("run_worker", (FLOWS,), kwargs)]
 
 
