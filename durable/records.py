@@ -17,7 +17,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from durable.types import JSONDict
+from durable.errors import NondeterminismError
+from durable.types import JSONDict, Status, StepStatus, StepType
 
 SCHEMA_VERSION = 1
 FAILED_ATTEMPTS_KEPT = 20
@@ -168,3 +169,28 @@ def log_to_api(raw: str) -> JSONDict:
         "data": rec.get("d"),
         "createdAt": iso(rec.get("c")),
     }
+
+
+# -- retrying a failed step ---------------------------------------------------------------------
+
+
+def failed_on_nondeterminism(inst: dict[str, str]) -> bool:
+    """The instance errored because its workflow code no longer matched its recorded steps."""
+    if inst.get("status") != Status.ERRORED or not inst.get("error"):
+        return False
+    return bool(json.loads(inst["error"]).get("name") == NondeterminismError.__name__)
+
+
+def failed_do_step(inst: dict[str, str], raw: str) -> JSONDict | None:
+    """The record of the errored `step.do` step that ended the run (`raw` is the record of the
+    instance's current step), or None when the run did not end in one."""
+    rec = json.loads(raw) if raw and inst.get("cur") else None
+    if rec is None or rec.get("s") != StepStatus.ERRORED or rec.get("t") != StepType.DO:
+        return None
+    return dict(rec)
+
+
+def reopened_step(rec: JSONDict) -> JSONDict:
+    """A failed step's record re-opened for one more attempt; the retry_step script adds its
+    next-retry and updated times."""
+    return {**rec, "s": StepStatus.WAITING, "m": rec.get("a", 1) + 1, "nr": None, "u": None}

@@ -19,6 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ExceptionHandler
 
+from durable.api.shapes import Error, ErrorIssue, to_json
 from durable.errors import ClientError, StoreUnavailableError, ValidationError
 
 logger = logging.getLogger("durable.api")
@@ -86,10 +87,9 @@ class BodyTooLargeError(ClientError):
 def error_body(
     code: str, message: str, issues: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"message": message, "code": code}
-    if issues is not None:
-        body["issues"] = issues
-    return body
+    """`{message, code}`, plus `issues` when given (shapes.Error)."""
+    found = None if issues is None else [ErrorIssue.model_validate(i) for i in issues]
+    return to_json(Error(message=message, code=code, issues=found))
 
 
 def error_response(exc: ClientError) -> JSONResponse:

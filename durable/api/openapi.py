@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from durable import models
 from durable.api import shapes
 from durable.api.errors import STATUS_BY_CODE
 from durable.api.schemas import (
@@ -67,7 +68,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/{workflow}/instances",
         "listInstances",
         "List instances, newest first.",
-        shapes.InstancePage,
+        models.InstancePage,
         query=("status", "version", "pageSize", "cursor"),
         errors=("WORKFLOW_NOT_FOUND", "VALIDATION_ERROR", "INVALID_CURSOR"),
     ),
@@ -76,10 +77,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "/{workflow}/instances",
         "createInstance",
         "Create an instance (201); an existing id returns it unchanged (200).",
-        shapes.InstanceRef,
+        models.InstanceSummary,
         status=201,
         body=CreateInstanceBody,
-        also=((200, "The instance already existed; returned unchanged.", shapes.InstanceRef),),
+        also=((200, "The instance already existed; returned unchanged.", models.InstanceSummary),),
         errors=(
             "WORKFLOW_NOT_FOUND",
             "INVALID_INSTANCE_ID",
@@ -107,7 +108,7 @@ OPERATIONS: tuple[Operation, ...] = (
         INSTANCE,
         "getInstance",
         "An instance's details and meta.",
-        shapes.Instance,
+        models.Instance,
         errors=FOUND_ERRORS,
     ),
     Operation(
@@ -115,7 +116,7 @@ OPERATIONS: tuple[Operation, ...] = (
         f"{INSTANCE}/history",
         "getInstanceHistory",
         "Steps, events and logs of one run.",
-        shapes.History,
+        models.History,
         query=(
             "runNumber",
             "pageSize",
@@ -134,7 +135,7 @@ OPERATIONS: tuple[Operation, ...] = (
         f"{INSTANCE}/events",
         "sendEvent",
         "Send an event to an instance.",
-        shapes.EventAccepted,
+        models.EventAccepted,
         body=SendEventBody,
         body_required=True,
         errors=(*FOUND_ERRORS, *BODY_ERRORS, "INSTANCE_TERMINAL"),
@@ -145,7 +146,7 @@ OPERATIONS: tuple[Operation, ...] = (
         f"{INSTANCE}/retry-failed-step",
         "retryFailedStep",
         "Re-open the failed last step of an errored instance.",
-        shapes.RetryAccepted,
+        models.RetryAccepted,
         body=RetryFailedStepBody,
         errors=(*FOUND_ERRORS, *BODY_ERRORS, "INSTANCE_NOT_ERRORED", "FAILED_STEP_NOT_RETRYABLE"),
     ),

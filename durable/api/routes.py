@@ -1,4 +1,5 @@
-"""The routes of SPEC §5: each one parses, delegates to the Client, and formats."""
+"""The routes of SPEC §5: each one parses, delegates to the Client, and serialises its model
+(durable.models, durable.api.shapes)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from durable.api.schemas import (
     RunnerTickBody,
     SendEventBody,
 )
+from durable.api.shapes import BatchCreated, Health, Ok, TickResult, WorkflowList, to_json
 from durable.client import Client
 from durable.errors import StoreUnavailableError
 from durable.history import LOG_LEVELS
+from durable.models import Model
 from durable.settings import Settings
 
 logger = logging.getLogger("durable.api")
@@ -70,6 +73,10 @@ async def body_of(request: Request, model: type[BodyModel], *, optional: bool) -
     return await parse_body(request, model, limit=limit, optional=optional)
 
 
+def reply(model: Model, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(to_json(model), status_code)
+
+
 def target(request: Request) -> tuple[str, str]:
     return request.path_params["workflow"], request.path_params["id"]
 
@@ -80,7 +87,7 @@ def idempotency_key(request: Request) -> str | None:
 
 
 async def list_workflows(request: Request) -> Response:
-    return JSONResponse({"workflows": client_of(request).list_workflows()})
+    return reply(WorkflowList(workflows=client_of(request).list_workflows()))
 
 
 async def list_instances(request: Request) -> Response:
@@ -92,7 +99,7 @@ async def list_instances(request: Request) -> Response:
         cursor=query.text(q, "cursor"),
         version=query.version(q),
     )
-    return JSONResponse(page)
+    return reply(page)
 
 
 async def create_instance(request: Request) -> Response:
@@ -103,14 +110,14 @@ async def create_instance(request: Request) -> Response:
         params=body.params,
         idempotency_key=idempotency_key(request),
     )
-    return JSONResponse(instance, status_code=201 if created else 200)
+    return reply(instance, 201 if created else 200)
 
 
 async def create_batch(request: Request) -> Response:
     body = await body_of(request, CreateBatchBody, optional=False)
     items = [_batch_item(item.id, item.params) for item in body.instances]
     created = await client_of(request).create_batch(request.path_params["workflow"], items)
-    return JSONResponse({"instances": created})
+    return reply(BatchCreated(instances=created))
 
 
 def _batch_item(instance_id: str, params: Any) -> dict[str, Any]:
@@ -118,7 +125,7 @@ def _batch_item(instance_id: str, params: Any) -> dict[str, Any]:
 
 
 async def get_instance(request: Request) -> Response:
-    return JSONResponse(await client_of(request).get(*target(request)))
+    return reply(await client_of(request).get(*target(request)))
 
 
 async def instance_history(request: Request) -> Response:
@@ -135,7 +142,7 @@ async def instance_history(request: Request) -> Response:
         log_level=query.choice(q, "logLevel", LOG_LEVELS),
         log_category=query.text(q, "logCategory"),
     )
-    return JSONResponse(page)
+    return reply(page)
 
 
 async def send_event(request: Request) -> Response:
@@ -147,7 +154,7 @@ async def send_event(request: Request) -> Response:
         event_id=body.id,
         idempotency_key=idempotency_key(request),
     )
-    return JSONResponse(result)
+    return reply(result)
 
 
 def control(action: str) -> Endpoint:
@@ -157,18 +164,18 @@ def control(action: str) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         await body_of(request, EmptyBody, optional=True)
         await call(client_of(request), *target(request), idempotency_key=idempotency_key(request))
-        return JSONResponse({"ok": True})
+        return reply(Ok(ok=True))
 
     endpoint.__name__ = f"{action}_instance"
     return endpoint
 
 
 async def retry_failed_step(request: Request) -> Response:
-    body = await body_of(request, RetryFailedStepBody, optional=True)
+    retry = await body_of(request, RetryFailedStepBody, optional=True)
     result = await client_of(request).retry_failed_step(
-        *target(request), delay_ms=body.delayMs, idempotency_key=idempotency_key(request)
+        *target(request), delay_ms=retry.delayMs, idempotency_key=idempotency_key(request)
     )
-    return JSONResponse(result)
+    return reply(result)
 
 
 async def runner_tick(request: Request) -> Response:
@@ -178,7 +185,7 @@ async def runner_tick(request: Request) -> Response:
     processed = await client_of(request).tick(
         max_instances=body.maxInstances, max_steps=body.maxSteps
     )
-    return JSONResponse({"processed": processed})
+    return reply(TickResult(processed=processed))
 
 
 async def health(request: Request) -> Response:
@@ -188,9 +195,8 @@ async def health(request: Request) -> Response:
     except Exception as exc:  # any failure to reach Redis means "down", never a 500
         request.app.state.redis_outage.report(exc)  # the URL and the cause, every 30 s at most
         down = StoreUnavailableError()
-        body = {"ok": False, "redis": "down", "code": down.code, "message": down.message}
-        return JSONResponse(body, status_code=503)
-    return JSONResponse({"ok": True, "redis": "up"})
+        return reply(Health(ok=False, redis="down", code=down.code, message=down.message), 503)
+    return reply(Health(ok=True, redis="up"))
 
 
 async def openapi(request: Request) -> Response:

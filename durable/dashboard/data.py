@@ -7,6 +7,7 @@ absorbed by this module alone.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from durable.client import Client
@@ -21,19 +22,32 @@ from durable.dashboard.models import (
     Timeline,
     WorkflowCounts,
 )
-from durable.types import JSONDict
+from durable.models import (
+    MISSING,
+    ErrorInfo,
+    EventEntry,
+    History,
+    ListedInstance,
+    LogEntry,
+    StepEntry,
+    iso_ms,
+)
 
 PAGE_SIZE = 25
 HISTORY_SIZE = 100  # the latest steps, events and logs of a run shown on its page
 ACTIONS = ("pause", "resume", "terminate", "restart", "retry-failed-step")
 
 
-def error_text(error: Any) -> str | None:
+def error_text(error: ErrorInfo | None) -> str | None:
     """`{name, message}` as one line: 'RuntimeError: card declined'."""
-    if not isinstance(error, dict):
+    if error is None:
         return None
-    name, message = error.get("name"), error.get("message")
+    name, message = error.name, error.message
     return f"{name}: {message}" if name and message else str(name or message or "error")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else iso_ms(value)
 
 
 class DashboardData:
@@ -41,7 +55,7 @@ class DashboardData:
         self.client = client
 
     async def workflows(self) -> list[WorkflowCounts]:
-        names = [str(item["name"]) for item in self.client.list_workflows()]
+        names = [item.name for item in self.client.list_workflows()]
         return list(await asyncio.gather(*(self.counts(name) for name in names)))
 
     async def counts(self, workflow: str) -> WorkflowCounts:
@@ -53,31 +67,32 @@ class DashboardData:
         page = await self.client.list_instances(
             workflow, status=status, page_size=PAGE_SIZE, cursor=cursor
         )
-        rows = tuple(_row(item) for item in page["instances"])
+        rows = tuple(_row(item) for item in page.instances)
         counts = await self.counts(workflow)
-        return InstancePage(workflow, status, rows, page.get("nextCursor"), counts)
+        return InstancePage(workflow, status, rows, page.next_cursor, counts)
 
     async def instance(self, workflow: str, instance_id: str, run: int | None) -> InstanceView:
         answer = await self.client.get(workflow, instance_id)
         history = await self.client.history(
             workflow, instance_id, run_number=run, page_size=HISTORY_SIZE, include_logs=True
         )
-        details, meta = answer["details"], answer["meta"]
+        details, meta = answer.details, answer.meta
+        has_output = details.output is not MISSING
         return InstanceView(
             workflow=workflow,
-            id=str(answer["id"]),
-            status=str(details["status"]),
-            run_number=int(details.get("runNumber", 0)),
-            params=meta.get("params"),
-            output=details.get("output"),
-            has_output="output" in details,
-            error=error_text(details.get("error")),
-            pause_requested=bool(meta.get("pauseRequested")),
-            version=meta.get("version"),
-            created_at=meta.get("createdAt"),
-            updated_at=meta.get("updatedAt"),
-            started_at=meta.get("startedAt"),
-            completed_at=meta.get("completedAt"),
+            id=answer.id,
+            status=str(details.status),
+            run_number=details.run_number,
+            params=meta.params,
+            output=details.output if has_output else None,
+            has_output=has_output,
+            error=error_text(details.error),
+            pause_requested=meta.pause_requested,
+            version=meta.version,
+            created_at=_iso(meta.created_at),
+            updated_at=_iso(meta.updated_at),
+            started_at=_iso(meta.started_at),
+            completed_at=_iso(meta.completed_at),
             timeline=_timeline(history),
         )
 
@@ -102,73 +117,73 @@ class DashboardData:
         )
 
 
-def _row(item: JSONDict) -> InstanceRow:
-    details = item["details"]
+def _row(item: ListedInstance) -> InstanceRow:
+    details = item.details
     return InstanceRow(
-        id=str(item["id"]),
-        status=str(details["status"]),
-        run_number=int(details.get("runNumber", 0)),
-        created_at=item.get("createdAt"),
-        updated_at=item.get("updatedAt"),
-        error=error_text(details.get("error")),
+        id=item.id,
+        status=str(details.status),
+        run_number=details.run_number,
+        created_at=_iso(item.created_at),
+        updated_at=_iso(item.updated_at),
+        error=error_text(details.error),
     )
 
 
-def _timeline(history: JSONDict) -> Timeline:
+def _timeline(history: History) -> Timeline:
     """History pages come newest first; the timeline reads oldest first."""
     return Timeline(
-        run_number=int(history["runNumber"]),
-        steps=tuple(_step(entry) for entry in reversed(history["steps"])),
-        events=tuple(_event(entry) for entry in reversed(history["events"])),
-        logs=tuple(_log(entry) for entry in reversed(history.get("logs", []))),
-        earlier_steps=bool(history.get("stepsHasNextPage")),
-        earlier_events=bool(history.get("eventsHasNextPage")),
-        earlier_logs=bool(history.get("logsHasNextPage")),
+        run_number=history.run_number,
+        steps=tuple(_step(entry) for entry in reversed(history.steps)),
+        events=tuple(_event(entry) for entry in reversed(history.events)),
+        logs=tuple(_log(entry) for entry in reversed(history.logs or [])),
+        earlier_steps=history.steps_has_next_page,
+        earlier_events=history.events_has_next_page,
+        earlier_logs=bool(history.logs_has_next_page),
     )
 
 
-def _step(entry: JSONDict) -> StepView:
+def _step(entry: StepEntry) -> StepView:
     failures = tuple(
-        Failure(item.get("attempt"), item.get("at"), error_text(item.get("error")) or "")
-        for item in entry.get("failedAttempts") or []
+        Failure(item.attempt, _iso(item.at), error_text(item.error) or "")
+        for item in entry.failed_attempts
     )
     return StepView(
-        key=str(entry["stepKey"]),
-        name=str(entry.get("name") or entry["stepKey"]),
-        type=str(entry.get("type") or ""),
-        status=str(entry.get("status") or ""),
-        attempts=int(entry.get("attempts") or 0),
-        max_attempts=int(entry.get("maxAttempts") or 1),
-        created_at=entry.get("createdAt"),
-        updated_at=entry.get("updatedAt"),
-        next_retry_at=entry.get("nextRetryAt"),
-        wake_at=entry.get("wakeAt"),
-        wait_event_type=entry.get("waitEventType"),
-        result=entry.get("result"),
-        error=error_text(entry.get("error")),
+        key=entry.step_key,
+        name=entry.name or entry.step_key,
+        type=str(entry.type),
+        status=str(entry.status),
+        attempts=entry.attempts,
+        max_attempts=entry.max_attempts,
+        created_at=_iso(entry.created_at),
+        updated_at=_iso(entry.updated_at),
+        next_retry_at=_iso(entry.next_retry_at),
+        wake_at=_iso(entry.wake_at),
+        wait_event_type=entry.wait_event_type,
+        result=entry.result,
+        error=error_text(entry.error),
         failures=failures,
-        failures_total=int(entry.get("failedAttemptsTotal") or len(failures)),
+        failures_total=entry.failed_attempts_total or len(failures),
     )
 
 
-def _event(entry: JSONDict) -> EventView:
+def _event(entry: EventEntry) -> EventView:
     return EventView(
-        id=str(entry.get("id")),
-        type=str(entry.get("type")),
-        payload=entry.get("payload"),
-        created_at=entry.get("createdAt"),
-        delivered_at=entry.get("deliveredAt"),
-        consumed_by=entry.get("consumedByStepKey"),
+        id=str(entry.id),
+        type=entry.type,
+        payload=entry.payload,
+        created_at=_iso(entry.created_at),
+        delivered_at=_iso(entry.delivered_at),
+        consumed_by=entry.consumed_by_step_key,
     )
 
 
-def _log(entry: JSONDict) -> LogView:
+def _log(entry: LogEntry) -> LogView:
     return LogView(
-        level=str(entry.get("level") or "info"),
-        category=str(entry.get("category") or "workflow"),
-        message=str(entry.get("message") or ""),
-        data=entry.get("data"),
-        step_key=entry.get("stepKey"),
-        attempt=entry.get("attempt"),
-        created_at=entry.get("createdAt"),
+        level=str(entry.level),
+        category=entry.category,
+        message=entry.message,
+        data=entry.data,
+        step_key=entry.step_key,
+        attempt=entry.attempt,
+        created_at=_iso(entry.created_at),
     )

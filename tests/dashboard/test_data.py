@@ -10,6 +10,7 @@ import pytest
 from durable.client import Client
 from durable.dashboard.data import DashboardData, error_text
 from durable.errors import WorkflowNotFoundError
+from durable.models import ErrorInfo
 from durable.types import Status
 from tests.dashboard.flows import workflows
 from tests.helpers import assert_eventually
@@ -53,7 +54,7 @@ async def test_the_adapter_reads_a_run_oldest_first(
 
     async def waiting() -> bool:
         await client.tick()
-        return (await client.get("order-approval", "o1"))["details"]["status"] == "waiting"
+        return (await client.get("order-approval", "o1")).details.status == "waiting"
 
     await assert_eventually(waiting)
     view = await data.instance("order-approval", "o1", None)
@@ -73,6 +74,6 @@ async def test_the_adapter_reads_a_run_oldest_first(
 
 
 def test_error_text_reads_name_and_message() -> None:
-    assert error_text({"name": "RuntimeError", "message": "boom"}) == "RuntimeError: boom"
-    assert error_text({"message": "boom"}) == "boom"
+    assert error_text(ErrorInfo(name="RuntimeError", message="boom")) == "RuntimeError: boom"
+    assert error_text(ErrorInfo(name="", message="boom")) == "boom"
     assert error_text(None) is None

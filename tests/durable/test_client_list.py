@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from durable import keys, workflow
+from durable.api.shapes import to_json
 from durable.client import Client
 from durable.errors import InvalidCursorError, ValidationError
+from durable.models import InstancePage
 from tests.helpers import assert_eventually
 
 pytestmark = pytest.mark.timeout(60)
@@ -47,19 +49,19 @@ def _reset() -> Any:
         event.set()
 
 
-async def all_pages(client: Client, wf: str, size: int, **query: Any) -> list[dict[str, Any]]:
+async def all_pages(client: Client, wf: str, size: int, **query: Any) -> list[InstancePage]:
     """Walk the pages the way the original client does: send back the `cursor` it got."""
     pages = [await client.list_instances(wf, page_size=size, **query)]
-    while pages[-1]["hasNextPage"]:
+    while pages[-1].has_next_page:
         pages.append(
-            await client.list_instances(wf, page_size=size, cursor=pages[-1]["cursor"], **query)
+            await client.list_instances(wf, page_size=size, cursor=pages[-1].cursor, **query)
         )
         assert len(pages) < 50
     return pages
 
 
-def ids(pages: list[dict[str, Any]]) -> list[str]:
-    return [item["id"] for page in pages for item in page["instances"]]
+def ids(pages: list[InstancePage]) -> list[str]:
+    return [item.id for page in pages for item in page.instances]
 
 
 async def test_cursor_is_the_next_page_and_is_omitted_on_the_last(client_factory: Any) -> None:
@@ -68,19 +70,21 @@ async def test_cursor_is_the_next_page_and_is_omitted_on_the_last(client_factory
         await client.create("idle", instance_id=f"i{n}")
     pages = await all_pages(client, "idle", 2)
     assert ids(pages) == ["i4", "i3", "i2", "i1", "i0"]
-    assert [page["hasNextPage"] for page in pages] == [True, True, False]
+    assert [page.has_next_page for page in pages] == [True, True, False]
     for page in pages[:-1]:
-        assert list(page) == ["instances", "cursor", "nextCursor", "hasNextPage"]
-        assert page["cursor"] == page["nextCursor"] and isinstance(page["cursor"], str)
-    assert list(pages[-1]) == ["instances", "hasNextPage"]
+        assert list(to_json(page)) == ["instances", "cursor", "nextCursor", "hasNextPage"]
+        assert page.cursor == page.next_cursor and isinstance(page.cursor, str)
+    assert pages[-1].cursor is None and pages[-1].next_cursor is None
+    assert list(to_json(pages[-1])) == ["instances", "hasNextPage"]
 
 
 async def test_a_single_page_has_no_cursor(client_factory: Any) -> None:
     client = client_factory([idle])
-    assert await client.list_instances("idle") == {"instances": [], "hasNextPage": False}
+    empty = await client.list_instances("idle")
+    assert to_json(empty) == {"instances": [], "hasNextPage": False}
     await client.create("idle", instance_id="only")
     page = await client.list_instances("idle", page_size=1)
-    assert page["hasNextPage"] is False and "cursor" not in page and "nextCursor" not in page
+    assert page.has_next_page is False and page.cursor is None and page.next_cursor is None
 
 
 async def test_a_page_exactly_full_at_the_end_says_no_next_page(client_factory: Any) -> None:
@@ -88,8 +92,8 @@ async def test_a_page_exactly_full_at_the_end_says_no_next_page(client_factory: 
     for n in range(4):
         await client.create("idle", instance_id=f"i{n}")
     pages = await all_pages(client, "idle", 2)
-    assert [len(page["instances"]) for page in pages] == [2, 2]
-    assert pages[-1]["hasNextPage"] is False
+    assert [len(page.instances) for page in pages] == [2, 2]
+    assert pages[-1].has_next_page is False
 
 
 async def test_expired_instances_do_not_leave_holes_in_a_page(
@@ -101,7 +105,7 @@ async def test_expired_instances_do_not_leave_holes_in_a_page(
     # an index entry whose instance is gone (expired, not yet cleaned up) is skipped
     await redis.delete(keys.instance_key(settings.prefix, "idle", "i3"))
     pages = await all_pages(client, "idle", 2)
-    assert [[item["id"] for item in page["instances"]] for page in pages] == [
+    assert [[item.id for item in page.instances] for page in pages] == [
         ["i4", "i2"],
         ["i1", "i0"],
     ]
@@ -136,7 +140,7 @@ async def test_waiting_for_pause_lists_running_instances_with_a_pause_requested(
 
     pausing = await all_pages(client, "gate", 1, status="waitingForPause")
     assert ids(pausing) == ["c", "a"]
-    assert all(item["details"]["status"] == "running" for p in pausing for item in p["instances"])
+    assert all(item.details.status == "running" for p in pausing for item in p.instances)
     assert sorted(ids(await all_pages(client, "gate", 10, status="running"))) == ["a", "b", "c"]
 
     gates["a"].set()
@@ -151,4 +155,4 @@ async def _async(value: Any) -> Any:
 
 async def _status_is(client: Client, iid: str, status: str) -> bool:
     got = await client.get("gate", iid)
-    return bool(got["details"]["status"] == status)
+    return bool(got.details.status == status)

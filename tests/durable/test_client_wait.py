@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from durable import DurableError, NonRetryableError, workflow
+from durable.api.shapes import to_json
 from durable.errors import (
     InstanceNotFoundError,
     InstanceWaitTimeoutError,
@@ -15,6 +16,7 @@ from durable.errors import (
     InvalidInstanceIdError,
     WorkflowNotFoundError,
 )
+from durable.models import ErrorInfo
 from tests.conftest import ClientFactory, WorkerPool
 from tests.helpers import assert_eventually
 
@@ -42,7 +44,7 @@ WORKFLOWS = [approval, failing]
 async def _waiting(client: Any, instance_id: str) -> None:
     async def check() -> bool:
         got = await client.get("wait-approval", instance_id)
-        return bool(got["details"]["status"] == "waiting")
+        return bool(got.details.status == "waiting")
 
     await assert_eventually(check)
 
@@ -60,7 +62,11 @@ async def test_wait_returns_the_final_answer_once_the_instance_completes(
     await client.send_event("wait-approval", "w1", type="approval", payload={"approved": True})
 
     answer = await waiting
-    assert answer["details"] == {"status": "complete", "runNumber": 0, "output": {"approved": True}}
+    assert to_json(answer.details) == {
+        "status": "complete",
+        "runNumber": 0,
+        "output": {"approved": True},
+    }
     assert answer == await client.get("wait-approval", "w1")
 
 
@@ -72,8 +78,8 @@ async def test_wait_returns_an_errored_instance_without_raising(
     await client.create("wait-failing", instance_id="f1")
 
     answer = await client.wait("wait-failing", "f1", timeout="30 s", poll_interval="5 ms")
-    assert answer["details"]["status"] == "errored"
-    assert answer["details"]["error"] == {"name": "NonRetryableError", "message": "card declined"}
+    assert answer.details.status == "errored"
+    assert answer.details.error == ErrorInfo(name="NonRetryableError", message="card declined")
 
 
 async def test_wait_returns_a_terminated_instance(client_factory: ClientFactory) -> None:
@@ -82,7 +88,7 @@ async def test_wait_returns_a_terminated_instance(client_factory: ClientFactory)
     await client.terminate("wait-approval", "t1")
 
     answer = await client.wait("wait-approval", "t1", timeout=0)
-    assert answer["details"]["status"] == "terminated"
+    assert answer.details.status == "terminated"
 
 
 async def test_wait_times_out_with_a_timeout_error_and_leaves_the_instance_alone(
@@ -107,7 +113,7 @@ async def test_wait_times_out_with_a_timeout_error_and_leaves_the_instance_alone
 
     await client.send_event("wait-approval", "s1", type="approval", payload={"approved": False})
     answer = await client.wait("wait-approval", "s1", timeout="30 s", poll_interval="5 ms")
-    assert answer["details"]["output"] == {"approved": False}
+    assert answer.details.output == {"approved": False}
 
 
 async def test_wait_with_zero_timeout_checks_once(client_factory: ClientFactory) -> None:
