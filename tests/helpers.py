@@ -57,9 +57,16 @@ async def reply(command: Any) -> Any:
     return await command if isawaitable(command) else command
 
 
-def iso_ms(stamp: str) -> int:
-    """Epoch milliseconds of a timestamp as the API writes it ("2026-02-02T15:52:06.284Z")."""
-    return int(datetime.fromisoformat(stamp).timestamp() * 1000)
+def iso_ms(stamp: str | datetime) -> int:
+    """Epoch milliseconds of a timestamp as the API writes it ("2026-02-02T15:52:06.284Z") or
+    as the Client's models hold it (an aware datetime)."""
+    moment = datetime.fromisoformat(stamp) if isinstance(stamp, str) else stamp
+    return int(moment.timestamp() * 1000)
+
+
+def as_json(model: Any) -> Any:
+    """A Client answer (a durable.models model, or None) as the HTTP API serves it."""
+    return None if model is None else model.model_dump(mode="json", by_alias=True)
 
 
 def free_port() -> int:

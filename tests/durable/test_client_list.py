@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 
 from durable import keys, workflow
-from durable.api.shapes import to_json
 from durable.client import Client
 from durable.errors import InvalidCursorError, ValidationError
 from durable.models import InstancePage
-from tests.helpers import assert_eventually
+from tests.helpers import as_json, assert_eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -72,16 +71,16 @@ async def test_cursor_is_the_next_page_and_is_omitted_on_the_last(client_factory
     assert ids(pages) == ["i4", "i3", "i2", "i1", "i0"]
     assert [page.has_next_page for page in pages] == [True, True, False]
     for page in pages[:-1]:
-        assert list(to_json(page)) == ["instances", "cursor", "nextCursor", "hasNextPage"]
+        assert list(as_json(page)) == ["instances", "cursor", "nextCursor", "hasNextPage"]
         assert page.cursor == page.next_cursor and isinstance(page.cursor, str)
     assert pages[-1].cursor is None and pages[-1].next_cursor is None
-    assert list(to_json(pages[-1])) == ["instances", "hasNextPage"]
+    assert list(as_json(pages[-1])) == ["instances", "hasNextPage"]
 
 
 async def test_a_single_page_has_no_cursor(client_factory: Any) -> None:
     client = client_factory([idle])
     empty = await client.list_instances("idle")
-    assert to_json(empty) == {"instances": [], "hasNextPage": False}
+    assert as_json(empty) == {"instances": [], "hasNextPage": False}
     await client.create("idle", instance_id="only")
     page = await client.list_instances("idle", page_size=1)
     assert page.has_next_page is False and page.cursor is None and page.next_cursor is None

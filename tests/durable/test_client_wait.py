@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from durable import DurableError, NonRetryableError, workflow
-from durable.api.shapes import to_json
 from durable.errors import (
     InstanceNotFoundError,
     InstanceWaitTimeoutError,
@@ -18,7 +17,7 @@ from durable.errors import (
 )
 from durable.models import ErrorInfo
 from tests.conftest import ClientFactory, WorkerPool
-from tests.helpers import assert_eventually
+from tests.helpers import as_json, assert_eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -62,7 +61,7 @@ async def test_wait_returns_the_final_answer_once_the_instance_completes(
     await client.send_event("wait-approval", "w1", type="approval", payload={"approved": True})
 
     answer = await waiting
-    assert to_json(answer.details) == {
+    assert as_json(answer.details) == {
         "status": "complete",
         "runNumber": 0,
         "output": {"approved": True},

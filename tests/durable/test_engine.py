@@ -22,9 +22,10 @@ from durable import (
 )
 from durable.client import Client
 from durable.errors import InstanceTerminalError, SuspendExecution
+from durable.models import Instance
 from durable.settings import Settings
 from tests.conftest import REDIS_URL, ClientFactory, WorkerPool
-from tests.helpers import assert_eventually, iso_ms, reply
+from tests.helpers import as_json, assert_eventually, reply
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -54,10 +55,10 @@ def bump(name: str) -> int:
     return calls[name]
 
 
-async def finished(client: Client, wf: str, iid: str, timeout: float = 10) -> dict[str, Any]:
+async def finished(client: Client, wf: str, iid: str, timeout: float = 10) -> Instance:
     async def check() -> Any:
         got = await client.get(wf, iid)
-        return got if got["details"]["status"] in ("complete", "errored", "terminated") else None
+        return got if got.details.status in ("complete", "errored", "terminated") else None
 
     return await assert_eventually(check, timeout)  # type: ignore[no-any-return]
 
@@ -65,7 +66,7 @@ async def finished(client: Client, wf: str, iid: str, timeout: float = 10) -> di
 async def reaches(client: Client, wf: str, iid: str, status: str, timeout: float = 10) -> Any:
     async def check() -> Any:
         got = await client.get(wf, iid)
-        return got if got["details"]["status"] == status else None
+        return got if got.details.status == status else None
 
     return await assert_eventually(check, timeout)
 
@@ -89,7 +90,7 @@ async def test_recorded_steps_are_not_rerun_after_a_suspension(
     client = await start(workers, client_factory, cached)
     await client.create("cached", instance_id="i1")
     got = await finished(client, "cached", "i1")
-    assert got["details"] == {"status": "complete", "runNumber": 0, "output": [1, 1]}
+    assert as_json(got.details) == {"status": "complete", "runNumber": 0, "output": [1, 1]}
     assert calls == {"a": 1, "b": 1}
 
 
@@ -118,7 +119,7 @@ async def test_retries_wait_the_backoff_between_attempts(
     client = await start(workers, client_factory, flow)
     await client.create(flow.name, instance_id="r1")
     got = await finished(client, flow.name, "r1")
-    assert got["details"]["output"] == "done"
+    assert got.details.output == "done"
     # Attempts are stamped with Redis TIME, the clock retries are scheduled by: none came early.
     stamps = times[flow.name]
     measured = [b - a for a, b in itertools.pairwise(stamps)]
@@ -126,8 +127,8 @@ async def test_retries_wait_the_backoff_between_attempts(
     for seen, expected in zip(measured, gaps, strict=True):
         assert seen >= expected - 5, (measured, gaps)
     history = await client.history(flow.name, "r1")
-    step = history["steps"][0]
-    assert (step["attempts"], step["maxAttempts"], step["status"]) == (4, 4, "completed")
+    step = history.steps[0]
+    assert (step.attempts, step.max_attempts, step.status) == (4, 4, "completed")
 
 
 @workflow("exhausted")
@@ -149,11 +150,11 @@ async def test_a_step_out_of_attempts_raises_its_error_into_the_workflow(
     client = await start(workers, client_factory, exhausted)
     await client.create("exhausted", instance_id="e1")
     got = await finished(client, "exhausted", "e1")
-    assert got["details"]["output"] == {"caught": "ValueError", "message": "boom"}
+    assert got.details.output == {"caught": "ValueError", "message": "boom"}
     assert calls["always"] == 3
-    step = (await client.history("exhausted", "e1"))["steps"][0]
-    assert step["status"] == "errored"
-    assert step["error"] == {"name": "ValueError", "message": "boom"}
+    step = (await client.history("exhausted", "e1")).steps[0]
+    assert step.status == "errored"
+    assert as_json(step.error) == {"name": "ValueError", "message": "boom"}
 
 
 @workflow("nonretryable")
@@ -171,8 +172,8 @@ async def test_non_retryable_error_fails_the_step_at_once(
     client = await start(workers, client_factory, nonretryable)
     await client.create("nonretryable", instance_id="n1")
     got = await finished(client, "nonretryable", "n1")
-    assert got["details"]["status"] == "errored"
-    assert got["details"]["error"] == {"name": "CardDeclined", "message": "card declined"}
+    assert got.details.status == "errored"
+    assert as_json(got.details.error) == {"name": "CardDeclined", "message": "card declined"}
     assert calls["refuse"] == 1
 
 
@@ -196,11 +197,11 @@ async def test_step_timeout_cancels_the_attempt_and_is_retryable(
     client = await start(workers, client_factory, timeouts)
     await client.create("timeouts", instance_id="t1")
     got = await finished(client, "timeouts", "t1")
-    assert got["details"]["status"] == "errored"
-    assert got["details"]["error"]["name"] == "StepTimeoutError"
+    assert got.details.status == "errored"
+    assert as_json(got.details.error)["name"] == "StepTimeoutError"
     assert calls == {"slow": 2, "cancelled": 2}
-    step = (await client.history("timeouts", "t1"))["steps"][0]
-    assert (step["attempts"], step["timeoutMs"]) == (2, 100)
+    step = (await client.history("timeouts", "t1")).steps[0]
+    assert (step.attempts, step.timeout_ms) == (2, 100)
 
 
 @workflow("buffered")
@@ -217,7 +218,7 @@ async def test_an_event_sent_before_the_wait_is_buffered(
     await client.create("buffered", instance_id="b1")
     await client.send_event("buffered", "b1", type="go", payload={"early": True})
     got = await finished(client, "buffered", "b1")
-    assert got["details"]["output"] == {"early": True}
+    assert got.details.output == {"early": True}
 
 
 @workflow("ordered")
@@ -235,9 +236,9 @@ async def test_events_of_a_type_are_consumed_oldest_first(
     for n in (1, 2, 3):
         await client.send_event("ordered", "o1", type="item", payload=n)
     got = await finished(client, "ordered", "o1")
-    assert got["details"]["output"] == [1, 2]
-    events = (await client.history("ordered", "o1", order="asc"))["events"]
-    assert [e["consumedByStepKey"] for e in events] == ["one", "two", None]
+    assert got.details.output == [1, 2]
+    events = (await client.history("ordered", "o1", order="asc")).events
+    assert [e.consumed_by_step_key for e in events] == ["one", "two", None]
 
 
 @workflow("deadline")
@@ -252,7 +253,7 @@ async def test_an_event_after_the_deadline_does_not_satisfy_the_wait(
     client = await start(workers, client_factory, deadline)
     await client.create("deadline", instance_id="d1")
     got = await finished(client, "deadline", "d1")
-    assert got["details"]["error"]["name"] == "WaitForEventTimeoutError"
+    assert as_json(got.details.error)["name"] == "WaitForEventTimeoutError"
     with pytest.raises(InstanceTerminalError):
         await client.send_event("deadline", "d1", type="late")
 
@@ -272,7 +273,7 @@ async def test_a_caught_wait_timeout_lets_the_workflow_continue(
     client = await start(workers, client_factory, caught_timeout)
     await client.create("caught-timeout", instance_id="c1")
     got = await finished(client, "caught-timeout", "c1")
-    assert got["details"]["output"] == "timed out"
+    assert got.details.output == "timed out"
 
 
 @workflow("sleeper")
@@ -290,13 +291,15 @@ async def test_sleep_waits_its_duration_and_a_past_sleep_until_passes(
     client = await start(workers, client_factory, sleeper)
     await client.create("sleeper", instance_id="s1")
     got = await finished(client, "sleeper", "s1")
-    steps = {s["stepKey"]: s for s in (await client.history("sleeper", "s1"))["steps"]}
-    assert steps["nap"]["type"] == "sleep" and steps["nap"]["status"] == "completed"
+    steps = {s.step_key: s for s in (await client.history("sleeper", "s1")).steps}
+    assert steps["nap"].type == "sleep" and steps["nap"].status == "completed"
     # Recorded in Redis time: the step after the nap began no earlier than 300 ms after it.
-    assert iso_ms(steps["nap"]["wakeAt"]) - iso_ms(steps["nap"]["createdAt"]) >= 300
-    assert iso_ms(steps["end"]["createdAt"]) >= iso_ms(steps["nap"]["wakeAt"])
-    assert iso_ms(got["meta"]["completedAt"]) >= iso_ms(steps["nap"]["wakeAt"])
-    assert steps["past"]["wakeAt"] == "2020-01-01T00:00:00.000Z"
+    nap = steps["nap"]
+    assert nap.wake_at is not None and got.meta.completed_at is not None
+    assert nap.wake_at - nap.created_at >= timedelta(milliseconds=300)
+    assert steps["end"].created_at >= nap.wake_at
+    assert got.meta.completed_at >= nap.wake_at
+    assert steps["past"].wake_at == datetime(2020, 1, 1, tzinfo=UTC)
 
 
 @workflow("parallel")
@@ -326,7 +329,7 @@ async def test_gathered_steps_run_concurrently(
     client = await start(workers, client_factory, parallel)
     await client.create("parallel", instance_id="p1")
     got = await finished(client, "parallel", "p1", timeout=20)
-    assert got["details"] == {
+    assert as_json(got.details) == {
         "status": "complete",
         "runNumber": 0,
         "output": {"results": [1, 2, 3]},
@@ -351,18 +354,18 @@ async def test_pause_and_resume_a_waiting_instance(
     await client.create("gated", instance_id="g1")
     await reaches(client, "gated", "g1", "waiting")
     await client.pause("gated", "g1")
-    assert (await client.get("gated", "g1"))["details"]["status"] == "paused"
+    assert (await client.get("gated", "g1")).details.status == "paused"
     await client.send_event("gated", "g1", type="open")
     # A job the event (wrongly) queued for g1 would come before the canary's: once the canary
     # has finished and the worker runs nothing, it would have run.
     await client.create("canary", instance_id="c1")
     await finished(client, "canary", "c1")
     await assert_eventually(lambda: _true(idle(workers)))
-    assert (await client.get("gated", "g1"))["details"]["status"] == "paused"
+    assert (await client.get("gated", "g1")).details.status == "paused"
     assert calls == {}
     await client.resume("gated", "g1")
     got = await finished(client, "gated", "g1")
-    assert got["details"]["output"] == 1
+    assert got.details.output == 1
 
 
 @workflow("long-step")
@@ -384,14 +387,14 @@ async def test_pause_while_running_takes_effect_at_the_next_step_boundary(
     await client.create("long-step", instance_id="l1")
     await assert_eventually(lambda: _true(calls.get("slow")))
     await client.pause("long-step", "l1")
-    assert (await client.get("long-step", "l1"))["meta"]["pauseRequested"] is True
+    assert (await client.get("long-step", "l1")).meta.pause_requested is True
     paused = await reaches(client, "long-step", "l1", "paused")
-    assert paused["meta"]["currentStep"]["stepKey"] == "slow"
-    assert paused["meta"]["currentStep"]["status"] == "completed"
+    assert paused.meta.current_step.step_key == "slow"
+    assert paused.meta.current_step.status == "completed"
     assert "next" not in calls
     await client.resume("long-step", "l1")
     got = await finished(client, "long-step", "l1")
-    assert got["details"]["output"] == ["slow done", 1]
+    assert got.details.output == ["slow done", 1]
     assert calls == {"slow": 1, "next": 1}
 
 
@@ -409,9 +412,9 @@ async def test_terminate_discards_the_running_step_result(
     # The slow step finishes and its write is refused; then its job ends and the worker idles.
     await assert_eventually(lambda: _true(idle(workers)))
     got = await client.get("long-step", "l2")
-    assert got["details"]["status"] == "terminated"
-    steps = (await client.history("long-step", "l2"))["steps"]
-    assert [s["status"] for s in steps] in ([], ["running"])  # never "completed"
+    assert got.details.status == "terminated"
+    steps = (await client.history("long-step", "l2")).steps
+    assert [s.status for s in steps] in ([], ["running"])  # never "completed"
     assert "next" not in calls
     with pytest.raises(InstanceTerminalError):
         await client.pause("long-step", "l2")
@@ -425,11 +428,11 @@ async def test_restart_starts_a_new_run_and_keeps_the_old_one(
     await finished(client, "cached", "re1")
     await client.restart("cached", "re1")
     got = await finished(client, "cached", "re1")
-    assert got["details"] == {"status": "complete", "runNumber": 1, "output": [2, 2]}
-    assert got["meta"]["params"] == {"x": 1}
+    assert as_json(got.details) == {"status": "complete", "runNumber": 1, "output": [2, 2]}
+    assert got.meta.params == {"x": 1}
     old = await client.history("cached", "re1", run_number=0)
-    assert [s["result"] for s in old["steps"] if s["type"] == "do"] == [1, 1]
-    assert len(old["steps"]) == 3 and old["runNumber"] == 0
+    assert [s.result for s in old.steps if s.type == "do"] == [1, 1]
+    assert len(old.steps) == 3 and old.run_number == 0
 
 
 @workflow("fails-once")
@@ -450,12 +453,12 @@ async def test_retry_failed_step_continues_the_same_run(
     client = await start(workers, client_factory, fails_once)
     await client.create("fails-once", instance_id="f1")
     got = await finished(client, "fails-once", "f1")
-    assert got["details"]["error"] == {"name": "RuntimeError", "message": "first time fails"}
+    assert as_json(got.details.error) == {"name": "RuntimeError", "message": "first time fails"}
     retry = await client.retry_failed_step("fails-once", "f1", delay_ms=50)
-    assert retry["retry"]["stepKey"] == "flaky"
-    assert (retry["retry"]["attempts"], retry["retry"]["maxAttempts"]) == (1, 2)
+    assert retry.retry.step_key == "flaky"
+    assert (retry.retry.attempts, retry.retry.max_attempts) == (1, 2)
     got = await finished(client, "fails-once", "f1")
-    assert got["details"] == {"status": "complete", "runNumber": 0, "output": [1, "ok"]}
+    assert as_json(got.details) == {"status": "complete", "runNumber": 0, "output": [1, "ok"]}
     assert calls == {"a": 1, "flaky": 2}
 
 
@@ -479,13 +482,13 @@ async def test_log_lines_are_recorded_once_across_replays(
     client = await start(workers, client_factory, logger)
     await client.create("logger", instance_id="lg1")
     await finished(client, "logger", "lg1")
-    logs = (await client.history("logger", "lg1", include_logs=True, order="asc"))["logs"]
-    assert [(x["level"], x["message"], x["stepKey"], x["category"]) for x in logs] == [
+    logs = (await client.history("logger", "lg1", include_logs=True, order="asc")).logs or []
+    assert [(x.level, x.message, x.step_key, x.category) for x in logs] == [
         ("info", "starting", None, "workflow"),
         ("warn", "inside", "work", "billing"),
         ("error", "done", None, "workflow"),
     ]
-    assert logs[1]["attempt"] == 1 and logs[0]["data"] == {"n": 1}
+    assert logs[1].attempt == 1 and logs[0].data == {"n": 1}
 
 
 mode = {"sleep_first": True}
@@ -509,9 +512,9 @@ async def test_a_changed_step_type_is_nondeterminism(
     await reaches(client, "changing", "nd1", "waiting")
     mode["sleep_first"] = False
     got = await finished(client, "changing", "nd1")
-    assert got["details"]["error"]["name"] == NondeterminismError.__name__
-    assert "'sleep'" in got["details"]["error"]["message"]
-    assert "'do'" in got["details"]["error"]["message"]
+    assert as_json(got.details.error)["name"] == NondeterminismError.__name__
+    assert "'sleep'" in as_json(got.details.error)["message"]
+    assert "'do'" in as_json(got.details.error)["message"]
 
 
 @workflow("json-values")
@@ -527,10 +530,10 @@ async def test_first_run_sees_json_values_and_non_json_fails_the_step(
     client = await start(workers, client_factory, json_values)
     await client.create("json-values", instance_id="j1")
     got = await finished(client, "json-values", "j1")
-    assert got["details"]["error"]["name"] == "StepResultError"
-    steps = {s["stepKey"]: s for s in (await client.history("json-values", "j1"))["steps"]}
-    assert steps["tuple"]["result"] == [1, 2]
-    assert steps["bad"]["attempts"] == 1
+    assert as_json(got.details.error)["name"] == "StepResultError"
+    steps = {s.step_key: s for s in (await client.history("json-values", "j1")).steps}
+    assert steps["tuple"].result == [1, 2]
+    assert steps["bad"].attempts == 1
 
 
 @workflow("looping")
@@ -544,9 +547,9 @@ async def test_repeated_step_names_get_numbered_keys(
     client = await start(workers, client_factory, looping)
     await client.create("looping", instance_id="lp1")
     await finished(client, "looping", "lp1")
-    steps = (await client.history("looping", "lp1", order="asc"))["steps"]
-    assert [s["stepKey"] for s in steps] == ["item", "item#1", "item#2"]
-    assert [s["result"] for s in steps] == [0, 1, 2]
+    steps = (await client.history("looping", "lp1", order="asc")).steps
+    assert [s.step_key for s in steps] == ["item", "item#1", "item#2"]
+    assert [s.result for s in steps] == [0, 1, 2]
 
 
 @workflow("swallower")
@@ -565,7 +568,7 @@ async def test_user_except_exception_cannot_swallow_the_suspension(
     client = await start(workers, client_factory, swallower)
     await client.create("swallower", instance_id="sw1")
     got = await finished(client, "swallower", "sw1")
-    assert got["details"]["output"] == "slept"
+    assert got.details.output == "slept"
 
 
 @workflow("ctx-sync")
@@ -582,7 +585,7 @@ async def test_sync_steps_receive_a_step_context(
     client = await start(workers, client_factory, ctx_sync)
     await client.create("ctx-sync", instance_id="cs1", params={"p": True})
     got = await finished(client, "ctx-sync", "cs1")
-    assert got["details"]["output"] == {
+    assert got.details.output == {
         "ctx": {"attempt": 1, "key": "s", "idem": "ctx-sync/cs1/0/s"},
         "params": {"p": True},
     }
@@ -597,9 +600,9 @@ async def test_event_ids_deduplicate_even_after_the_instance_ended(
     await client.send_event("gated", "ev1", type="open", event_id="once")
     await finished(client, "gated", "ev1")
     again = await client.send_event("gated", "ev1", type="open", event_id="once")
-    assert again["accepted"] is True
-    events = (await client.history("gated", "ev1"))["events"]
-    assert [e["id"] for e in events] == ["once"]
+    assert again.accepted is True
+    events = (await client.history("gated", "ev1")).events
+    assert [e.id for e in events] == ["once"]
 
 
 async def test_create_with_an_existing_id_returns_the_existing_instance(
@@ -609,8 +612,8 @@ async def test_create_with_an_existing_id_returns_the_existing_instance(
     first, created = await client.create("gated", instance_id="same", params={"a": 1})
     second, created_again = await client.create("gated", instance_id="same", params={"a": 2})
     assert (created, created_again) == (True, False)
-    assert (await client.get("gated", "same"))["meta"]["params"] == {"a": 1}
-    assert second["id"] == first["id"]
+    assert (await client.get("gated", "same")).meta.params == {"a": 1}
+    assert second.id == first.id
 
 
 async def test_the_step_limit_errors_the_instance(
@@ -625,7 +628,7 @@ async def test_the_step_limit_errors_the_instance(
     try:
         await client.create("looping", instance_id="lim1")
         got = await finished(client, "looping", "lim1")
-        assert got["details"]["error"]["name"] == "StepLimitError"
+        assert as_json(got.details.error)["name"] == "StepLimitError"
     finally:
         await client.aclose()
 
@@ -641,10 +644,10 @@ async def test_a_step_interrupted_five_times_fails_with_worker_lost(
     await reply(redis.hset(keys.instance_key(settings.prefix, "cached", "wl1"), "lost", "5"))
     await workers.start([cached])
     got = await finished(client, "cached", "wl1")
-    assert got["details"]["error"]["name"] == "WorkerLostError"
+    assert as_json(got.details.error)["name"] == "WorkerLostError"
     assert calls == {}
-    step = (await client.history("cached", "wl1"))["steps"][0]
-    assert (step["stepKey"], step["status"]) == ("a", "errored")
+    step = (await client.history("cached", "wl1")).steps[0]
+    assert (step.step_key, step.status) == ("a", "errored")
 
 
 @workflow("typed-errors")
@@ -674,9 +677,9 @@ async def test_step_errors_keep_their_class_on_first_run_and_replay(
     client = await start(workers, client_factory, typed_errors)
     await client.create("typed-errors", instance_id="te1")
     got = await finished(client, "typed-errors", "te1")
-    assert got["details"]["output"] == [
+    assert got.details.output == [
         ["ValueError", "no good", True],
         ["CardDeclined", "card declined", True],
     ]
-    steps = {s["stepKey"]: s for s in (await client.history("typed-errors", "te1"))["steps"]}
-    assert steps["card"]["error"] == {"name": "CardDeclined", "message": "card declined"}
+    steps = {s.step_key: s for s in (await client.history("typed-errors", "te1")).steps}
+    assert as_json(steps["card"].error) == {"name": "CardDeclined", "message": "card declined"}
