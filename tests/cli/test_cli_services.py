@@ -49,16 +49,16 @@ def test_worker_passes_options(calls: list[Any]) -> None:
         "--metrics-host", "0.0.0.0",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    kwargs = {"redis_url": "redis://r:1/2", "concurrency": 8, "burst": True, "lease_ttl": "3 s"}
-    kwargs |= {"metrics_port": 9100, "metrics_host": "0.0.0.0"}
+    kwargs: dict[str, Any] = {"redis_url": "redis://r:1/2", "concurrency": 8, "burst": True}
+    kwargs |= {"lease_ttl": "3 s", "metrics_port": 9100, "metrics_host": "0.0.0.0"}
     assert calls == [("run_worker", ("examples.gallery:workflows",), kwargs)]
 
 
 def test_worker_defaults_and_workflows_from_env(calls: list[Any]) -> None:
     result = run("worker", env={"DURABLE_WORKFLOWS": FLOWS})
     assert result.exit_code == 0, result.output
-    kwargs = {"redis_url": None, "concurrency": None, "burst": False, "lease_ttl": None}
-    kwargs |= {"metrics_port": None, "metrics_host": "127.0.0.1"}  # no metrics unless asked
+    kwargs: dict[str, Any] = {"redis_url": None, "concurrency": None, "burst": False}
+    kwargs |= {"lease_ttl": None, "metrics_port": None, "metrics_host": "127.0.0.1"}
     assert calls == [("run_worker", (FLOWS,), kwargs)]
 
 

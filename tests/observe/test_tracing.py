@@ -23,7 +23,7 @@ from durable.client import Client
 from durable.settings import Settings
 from durable.workflow import RegistryLike
 from tests.conftest import REDIS_URL, WorkerPool
-from tests.helpers import assert_eventually
+from tests.helpers import assert_eventually, reply
 from tests.observe.conftest import MOUNT
 from tests.observe.flows import workflows
 from tests.observe.support import final, status
@@ -62,12 +62,14 @@ def parent_of(span: ReadableSpan) -> int | None:
 
 def span_id(span: ReadableSpan) -> int:
     assert span.context is not None
-    return span.context.span_id
+    found: int = span.context.span_id
+    return found
 
 
 def trace_id(span: ReadableSpan) -> int:
     assert span.context is not None
-    return span.context.trace_id
+    found: int = span.context.trace_id
+    return found
 
 
 async def test_the_api_request_is_the_parent_of_every_execution_and_step(
@@ -158,7 +160,9 @@ async def test_a_client_call_inside_a_span_continues_that_trace(
     assert tracer is not None
     with tracer.start_as_current_span("caller") as caller:
         await client.create("obs-plain", instance_id="c1", params={"n": 1})
-        stored = await redis.hget(keys.instance_key(settings.prefix, "obs-plain", "c1"), "tp")
+        stored = await reply(
+            redis.hget(keys.instance_key(settings.prefix, "obs-plain", "c1"), "tp")
+        )
         assert stored == tracing.traceparent().encode()
     await workers.start(workflows)
     await final(client, "obs-plain", "c1")
@@ -177,7 +181,7 @@ async def test_without_a_tracer_provider_nothing_is_stored_or_recorded(
     await client.create("obs-plain", instance_id="n1")
     assert tracing.traceparent() == ""
     key = keys.instance_key(settings.prefix, "obs-plain", "n1")
-    assert await redis.hget(key, "tp") is None
+    assert await reply(redis.hget(key, "tp")) is None
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
