@@ -11,7 +11,7 @@ the observer, not in the workflow, so the fan-out logs it and carries on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
@@ -92,9 +92,9 @@ class Observers(Observer):
             _safely(observer.leases_recovered, count)
 
 
-def _safely(hook: object, *args: object) -> None:
+def _safely(hook: Callable[..., object], *args: object) -> None:
     try:
-        hook(*args)  # type: ignore[operator]
+        hook(*args)
     except Exception:  # an observer's bug must never fail a workflow
         log.exception("an observer failed in %s", getattr(hook, "__qualname__", hook))
 
