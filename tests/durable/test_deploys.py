@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -25,7 +26,7 @@ from durable.runner import Engine
 from durable.settings import Settings
 from durable.store import Ref, Store
 from tests.conftest import ClientFactory, WorkerPool
-from tests.helpers import assert_eventually, reply
+from tests.helpers import as_json, assert_eventually, reply
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -54,7 +55,7 @@ async def start(workers: Any, client_factory: Any, *flows: Any) -> Client:
 async def reaches(client: Client, wf: str, iid: str, *statuses: str) -> Any:
     async def check() -> Any:
         got = await client.get(wf, iid)
-        return got if got["details"]["status"] in statuses else None
+        return got if got.details.status in statuses else None
 
     return await assert_eventually(check, 10)
 
@@ -65,7 +66,7 @@ async def ended(client: Client, wf: str, iid: str) -> Any:
 
 async def step_keys(client: Client, wf: str, iid: str) -> list[str]:
     history = await client.history(wf, iid, order="asc", page_size=100)
-    return [step["stepKey"] for step in history["steps"]]
+    return [step.step_key for step in history.steps]
 
 
 # -- the sequence check ------------------------------------------------------------------------
@@ -91,10 +92,10 @@ async def test_a_renamed_step_errors_the_instance_and_does_not_run(
     code["ship"] = "dispatch"
     await client.send_event("order", "o1", type="go")
     got = await ended(client, "order", "o1")
-    error = got["details"]["error"]
-    assert error["name"] == "NondeterminismError"
-    assert "'dispatch'" in error["message"] and "'ship'" in error["message"]
-    assert "'go'" in error["message"]  # every recorded step not reached is named
+    error = got.details.error
+    assert error.name == "NondeterminismError"
+    assert "'dispatch'" in error.message and "'ship'" in error.message
+    assert "'go'" in error.message  # every recorded step not reached is named
     assert calls == {"charge": 1, "ship": 1}
     assert await step_keys(client, "order", "o1") == ["charge", "ship", "go"]
 
@@ -110,11 +111,11 @@ async def test_after_a_fix_retry_failed_step_replays_the_run(
     await ended(client, "order", "o2")
     code.pop("ship")  # the fix: the recorded name again
     answer = await client.retry_failed_step("order", "o2")
-    assert answer["retry"]["replay"] is True
-    assert "stepKey" not in answer["retry"]
-    assert answer["instance"]["details"] == {"status": "queued", "runNumber": 0}
+    assert answer.retry.replay is True
+    assert answer.retry.step_key is None and "stepKey" not in as_json(answer.retry)
+    assert as_json(answer.instance.details) == {"status": "queued", "runNumber": 0}
     got = await ended(client, "order", "o2")
-    assert got["details"]["status"] == "complete"
+    assert got.details.status == "complete"
     assert calls == {"charge": 1, "ship": 1, "label": 1, "notify": 1}
 
 
@@ -128,15 +129,15 @@ async def test_a_replay_with_the_code_still_changed_errors_again(
     await client.send_event("order", "o3", type="go")
     first = await ended(client, "order", "o3")
     await client.retry_failed_step("order", "o3", delay_ms=20)
-    await assert_eventually(lambda: _updated_since(client, "o3", first["meta"]["updatedAt"]))
+    await assert_eventually(lambda: _updated_since(client, "o3", first.meta.updated_at))
     again = await ended(client, "order", "o3")
-    assert again["details"]["error"]["name"] == "NondeterminismError"
+    assert as_json(again.details.error)["name"] == "NondeterminismError"
     assert calls == {"charge": 1, "ship": 1}
 
 
-async def _updated_since(client: Client, iid: str, stamp: str) -> bool:
+async def _updated_since(client: Client, iid: str, stamp: datetime) -> bool:
     got = await client.get("order", iid)
-    return bool(got["details"]["status"] == "errored" and got["meta"]["updatedAt"] > stamp)
+    return bool(got.details.status == "errored" and got.meta.updated_at > stamp)
 
 
 async def test_a_removed_recorded_step_errors_at_the_next_new_step(
@@ -148,8 +149,8 @@ async def test_a_removed_recorded_step_errors_at_the_next_new_step(
     code["no-ship"] = True
     await client.send_event("order", "o4", type="go")
     got = await ended(client, "order", "o4")
-    message = got["details"]["error"]["message"]
-    assert got["details"]["error"]["name"] == "NondeterminismError"
+    message = as_json(got.details.error)["message"]
+    assert as_json(got.details.error)["name"] == "NondeterminismError"
     assert "'label'" in message and "'ship'" in message and "'go'" not in message
     assert calls == {"charge": 1, "ship": 1}
 
@@ -172,7 +173,7 @@ async def test_a_step_appended_after_the_recorded_ones_runs_in_old_instances(
     code["appended"] = True
     await client.send_event("growing", "g1", type="go")
     got = await ended(client, "growing", "g1")
-    assert got["details"] == {"status": "complete", "runNumber": 0, "output": [1, 1]}
+    assert as_json(got.details) == {"status": "complete", "runNumber": 0, "output": [1, 1]}
 
 
 async def test_a_changed_step_type_is_still_nondeterminism(
@@ -192,8 +193,8 @@ async def test_a_changed_step_type_is_still_nondeterminism(
     code["sleep"] = True
     await client.send_event("retyped", "t1", type="go")
     got = await ended(client, "retyped", "t1")
-    assert got["details"]["error"]["name"] == "NondeterminismError"
-    assert "'do'" in got["details"]["error"]["message"]
+    assert as_json(got.details.error)["name"] == "NondeterminismError"
+    assert "'do'" in as_json(got.details.error)["message"]
 
 
 # -- concurrent branches -----------------------------------------------------------------------
@@ -216,8 +217,8 @@ async def test_a_renamed_member_of_a_gather_is_nondeterminism(
     code["fan"] = ["a", "b2", "c"]
     await client.send_event("fanout", "f1", type="go")
     got = await ended(client, "fanout", "f1")
-    message = got["details"]["error"]["message"]
-    assert got["details"]["error"]["name"] == "NondeterminismError"
+    message = as_json(got.details.error)["message"]
+    assert as_json(got.details.error)["name"] == "NondeterminismError"
     assert "'b2'" in message and "'b'" in message and "'c'" not in message
     assert calls == {"a": 1, "b": 1, "c": 1}
 
@@ -230,7 +231,7 @@ async def test_a_gather_replays_without_error_and_new_members_at_the_end_run(
     await reaches(client, "fanout", "f2", "waiting")
     await client.send_event("fanout", "f2", type="go")
     got = await ended(client, "fanout", "f2")
-    assert got["details"]["output"] == [1, 1, 1]
+    assert got.details.output == [1, 1, 1]
 
 
 def gated(name: str) -> Any:
@@ -271,7 +272,7 @@ async def test_branches_replayed_out_of_recorded_order_are_no_nondeterminism(
     assert await step_keys(client, "branches", "b1") == ["x", "b"]
     await client.resume("branches", "b1")
     got = await ended(client, "branches", "b1")
-    assert got["details"] == {"status": "complete", "runNumber": 0, "output": [[1, 1], 1]}
+    assert as_json(got.details) == {"status": "complete", "runNumber": 0, "output": [[1, 1], 1]}
     assert calls["x"] == 1 and calls["b"] == 1
 
 
@@ -320,7 +321,7 @@ async def test_patched_keeps_old_runs_on_the_old_path(
     await reaches(client, "receipts", "old", "waiting")
     code["receipt"] = "patched"
     got = await finish_receipts(client, "old", "done")
-    assert got["details"]["output"] == {"receipt": 1, "again": False}
+    assert got.details.output == {"receipt": 1, "again": False}
     assert "pdf" not in calls
     assert await step_keys(client, "receipts", "old") == ["pay", "go", "text", "done"]
 
@@ -333,17 +334,17 @@ async def test_patched_takes_the_new_path_where_the_run_has_not_been(
     await reaches(client, "receipts", "mid", "waiting")  # before the patch, on old code
     code["receipt"] = "patched"
     got = await finish_receipts(client, "mid", "go", "done")
-    assert got["details"]["output"] == {"receipt": 1, "again": True}
+    assert got.details.output == {"receipt": 1, "again": True}
     assert "text" not in calls
     history = await client.history("receipts", "mid", order="asc")
-    marker = history["steps"][2]
-    assert (marker["stepKey"], marker["name"], marker["type"]) == (
+    marker = history.steps[2]
+    assert (marker.step_key, marker.name, marker.type) == (
         "pdf-receipt#patch",
         "pdf-receipt",
         "patch",
     )
-    assert marker["status"] == "completed"
-    assert [s["stepKey"] for s in history["steps"]][3:] == ["pdf", "done"]
+    assert marker.status == "completed"
+    assert [s.step_key for s in history.steps][3:] == ["pdf", "done"]
 
 
 async def test_a_run_that_recorded_the_marker_needs_deprecate_patch_once_dropped(
@@ -357,13 +358,13 @@ async def test_a_run_that_recorded_the_marker_needs_deprecate_patch_once_dropped
         await assert_eventually(partial(_waiting_at, client, iid, "done"))
     code["receipt"] = "dropped"  # the patch check deleted outright: the marker is unreached
     dropped = await finish_receipts(client, "drop", "done")
-    assert dropped["details"]["error"]["name"] == "NondeterminismError"
-    assert "'pdf-receipt#patch'" in dropped["details"]["error"]["message"]
+    assert as_json(dropped.details.error)["name"] == "NondeterminismError"
+    assert "'pdf-receipt#patch'" in as_json(dropped.details.error)["message"]
     code["receipt"] = "deprecated"
     kept = await finish_receipts(client, "keep", "done")
-    assert kept["details"]["output"] == {"receipt": 1, "again": None}
+    assert kept.details.output == {"receipt": 1, "again": None}
     await client.retry_failed_step("receipts", "drop")
-    assert (await ended(client, "receipts", "drop"))["details"]["status"] == "complete"
+    assert (await ended(client, "receipts", "drop")).details.status == "complete"
     assert calls["pdf"] == 2 and calls["archive"] == 2 and "text" not in calls
 
 
@@ -374,14 +375,14 @@ async def test_deprecate_patch_in_a_new_run_records_nothing(
     code["receipt"] = "deprecated"
     await client.create("receipts", instance_id="new")
     got = await finish_receipts(client, "new", "go", "done")
-    assert got["details"]["status"] == "complete"
+    assert got.details.status == "complete"
     assert await step_keys(client, "receipts", "new") == ["pay", "go", "pdf", "done", "archive"]
 
 
 async def _waiting_at(client: Client, iid: str, key: str) -> bool:
     got = await client.get("receipts", iid)
-    current = got["meta"].get("currentStep") or {}
-    return bool(got["details"]["status"] == "waiting" and current.get("stepKey") == key)
+    current = got.meta.current_step
+    return bool(got.details.status == "waiting" and current and current.step_key == key)
 
 
 @workflow("marked")
@@ -400,7 +401,7 @@ async def test_a_marker_uses_no_step_budget(settings: Settings, redis: Redis) ->
     job = (await reply(redis.hget(ikey, "job")) or b"").decode()
     executions = await Engine(store, client.registry).advance(Ref("marked", "m1"), job, max_steps=1)
     got = await client.get("marked", "m1")
-    assert got["details"]["output"] == [True, 1, 1]
+    assert got.details.output == [True, 1, 1]
     assert executions == 2  # marker and first, then second: the marker took no budget
 
 
@@ -418,7 +419,7 @@ async def test_patched_and_deprecate_patch_take_step_names_only(
     client = await start(workers, client_factory, bad_patch)
     await client.create("bad-patch", instance_id="x1")
     got = await ended(client, "bad-patch", "x1")
-    assert "invalid change id 'no#hash'" in got["details"]["output"]
+    assert "invalid change id 'no#hash'" in got.details.output
 
 
 # -- code versions -----------------------------------------------------------------------------
@@ -438,10 +439,10 @@ async def test_an_instance_records_the_version_that_created_it(settings: Setting
         await new.create("versioned", instance_id="v2")
         await unnamed.create("versioned", instance_id="v0")
         await new.create_batch("versioned", [{"id": "v2b"}])
-        assert (await old.get("versioned", "v1"))["meta"]["version"] == "1"
-        assert (await old.get("versioned", "v2"))["meta"]["version"] == "2"
-        assert (await old.get("versioned", "v2b"))["meta"]["version"] == "2"
-        assert (await old.get("versioned", "v0"))["meta"]["version"] is None
+        assert (await old.get("versioned", "v1")).meta.version == "1"
+        assert (await old.get("versioned", "v2")).meta.version == "2"
+        assert (await old.get("versioned", "v2b")).meta.version == "2"
+        assert (await old.get("versioned", "v0")).meta.version is None
     finally:
         for client in (old, new, unnamed):
             await client.aclose()
@@ -449,7 +450,7 @@ async def test_an_instance_records_the_version_that_created_it(settings: Setting
 
 async def ids(client: Client, **filters: Any) -> list[str]:
     page = await client.list_instances("versioned", page_size=100, **filters)
-    return sorted(item["id"] for item in page["instances"])
+    return sorted(item.id for item in page.instances)
 
 
 async def test_instances_are_listed_by_version_and_status(settings: Settings) -> None:
@@ -565,7 +566,7 @@ async def test_concurrent_calls_with_one_change_id_record_one_marker(
     client = await start(workers, client_factory, twice)
     await client.create("twice", instance_id="w1")
     got = await ended(client, "twice", "w1")
-    assert got["details"]["output"] == [True, True]
+    assert got.details.output == [True, True]
     assert await step_keys(client, "twice", "w1") == ["same#patch"]
 
 
@@ -582,5 +583,5 @@ async def test_a_repeated_replay_call_with_its_key_answers_like_the_first(
     first = await client.retry_failed_step("order", "o6", idempotency_key="fix-1")
     await ended(client, "order", "o6")
     again = await client.retry_failed_step("order", "o6", idempotency_key="fix-1")
-    assert again == first and first["retry"]["replay"] is True
+    assert again == first and first.retry.replay is True
     assert calls["notify"] == 1

@@ -12,8 +12,9 @@ from durable import Retries, workflow
 from durable.cli.command import DurationMs
 from durable.durations import DAY_MS, MONTH_MS, WEEK_MS, YEAR_MS, to_ms
 from durable.errors import ConfigurationError, InvalidDurationError
+from durable.models import CurrentStep, Instance
 from durable.settings import Settings
-from tests.helpers import assert_eventually
+from tests.helpers import as_json, assert_eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -97,21 +98,23 @@ async def year_wait(event: Any, step: Any) -> Any:
     return await step.wait_for_event("answer", type="answer", timeout=timeout)
 
 
-def ms_of(stamp: str) -> int:
-    return round(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+def ms_of(stamp: datetime | None) -> int:
+    assert stamp is not None
+    return round(stamp.timestamp() * 1000)
 
 
-async def reaches(client: Any, wf: str, iid: str, status: str) -> dict[str, Any]:
+async def reaches(client: Any, wf: str, iid: str, status: str) -> Instance:
     async def check() -> Any:
         got = await client.get(wf, iid)
-        return got if got["details"]["status"] == status else None
+        return got if got.details.status == status else None
 
     return await assert_eventually(check)  # type: ignore[no-any-return]
 
 
-async def current_step(client: Any, wf: str, iid: str, status: str) -> dict[str, Any]:
+async def current_step(client: Any, wf: str, iid: str, status: str) -> CurrentStep:
     got = await reaches(client, wf, iid, status)
-    return got["meta"]["currentStep"]  # type: ignore[no-any-return]
+    assert got.meta.current_step is not None
+    return got.meta.current_step
 
 
 async def test_a_two_week_sleep_wakes_two_weeks_later(workers: Any, client_factory: Any) -> None:
@@ -120,9 +123,9 @@ async def test_a_two_week_sleep_wakes_two_weeks_later(workers: Any, client_facto
     await client.create("long-sleep", instance_id="s1")
     step = await current_step(client, "long-sleep", "s1", "waiting")
     got = await client.get("long-sleep", "s1")
-    started = ms_of(got["meta"]["startedAt"] or got["meta"]["createdAt"])
+    started = ms_of(got.meta.started_at or got.meta.created_at)
     # the wake time is fixed from the worker's clock when the step is reached
-    assert 0 <= ms_of(step["wakeAt"]) - started - 14 * DAY_MS < 60_000
+    assert 0 <= ms_of(step.wake_at) - started - 14 * DAY_MS < 60_000
 
 
 async def test_wait_for_event_accepts_a_year_and_rejects_more(
@@ -132,7 +135,7 @@ async def test_wait_for_event_accepts_a_year_and_rejects_more(
     client = client_factory([year_wait])
     await client.create("year-wait", instance_id="ok", params={"timeout": "1 year"})
     step = await current_step(client, "year-wait", "ok", "waiting")
-    assert step["waitEventType"] == "answer"
+    assert step.wait_event_type == "answer"
     await client.create("year-wait", instance_id="long", params={"timeout": "13 months"})
     got = await reaches(client, "year-wait", "long", "errored")
-    assert "365 days" in got["details"]["error"]["message"]
+    assert "365 days" in as_json(got.details.error)["message"]

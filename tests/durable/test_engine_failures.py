@@ -11,20 +11,21 @@ import pytest
 
 from durable import NonRetryableError, StepContext, workflow
 from durable.client import Client
+from durable.models import Instance
 from durable.records import FAILED_MESSAGE_MAX, add_failed_attempt, step_to_api
 from durable.store import Store
 from tests.conftest import ClientFactory, WorkerPool
-from tests.helpers import assert_eventually
+from tests.helpers import as_json, assert_eventually
 
 pytestmark = pytest.mark.timeout(60)
 
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
-async def finished(client: Client, wf: str, iid: str) -> dict[str, Any]:
+async def finished(client: Client, wf: str, iid: str) -> Instance:
     async def check() -> Any:
         got = await client.get(wf, iid)
-        return got if got["details"]["status"] in ("complete", "errored", "terminated") else None
+        return got if got.details.status in ("complete", "errored", "terminated") else None
 
     return await assert_eventually(check)  # type: ignore[no-any-return]
 
@@ -74,17 +75,17 @@ async def test_a_step_that_succeeds_on_attempt_3_shows_its_two_failures(
 ) -> None:
     client = await start(workers, client_factory, third_time)
     await client.create("third-time", instance_id="t1")
-    assert (await finished(client, "third-time", "t1"))["details"]["output"] == "ok"
-    step = (await client.history("third-time", "t1", order="asc"))["steps"][0]
-    assert (step["status"], step["attempts"], step["failedAttemptsTotal"]) == ("completed", 3, 2)
-    failed = step["failedAttempts"]
-    assert [(f["attempt"], f["error"]) for f in failed] == [
+    assert (await finished(client, "third-time", "t1")).details.output == "ok"
+    step = (await client.history("third-time", "t1", order="asc")).steps[0]
+    assert (step.status, step.attempts, step.failed_attempts_total) == ("completed", 3, 2)
+    failed = step.failed_attempts
+    assert [(f.attempt, as_json(f.error)) for f in failed] == [
         (1, {"name": "RuntimeError", "message": "failure 1"}),
         (2, {"name": "RuntimeError", "message": "failure 2"}),
     ]
-    assert all(ISO_MS.fullmatch(f["at"]) for f in failed)
-    assert failed[0]["at"] <= failed[1]["at"] <= step["updatedAt"]
-    assert "error" not in step
+    assert all(ISO_MS.fullmatch(as_json(f)["at"]) for f in failed)
+    assert failed[0].at <= failed[1].at <= step.updated_at
+    assert step.error is None and "error" not in as_json(step)
 
 
 async def test_each_scheduled_retry_logs_one_warn_line_in_history(
@@ -93,20 +94,20 @@ async def test_each_scheduled_retry_logs_one_warn_line_in_history(
     client = await start(workers, client_factory, third_time)
     await client.create("third-time", instance_id="t2")
     await finished(client, "third-time", "t2")
-    logs = (await client.history("third-time", "t2", include_logs=True, order="asc"))["logs"]
-    retries = [line for line in logs if line["category"] == "retry"]
-    assert [(r["stepKey"], r["attempt"], r["level"]) for r in retries] == [
+    logs = (await client.history("third-time", "t2", include_logs=True, order="asc")).logs or []
+    retries = [line for line in logs if line.category == "retry"]
+    assert [(r.step_key, r.attempt, r.level) for r in retries] == [
         ("flaky", 1, "warn"),
         ("flaky", 2, "warn"),
     ]
     first = retries[0]
-    assert first["message"].startswith("RuntimeError: failure 1; retrying (attempt 2/4) at ")
-    assert first["data"]["error"] == {"name": "RuntimeError", "message": "failure 1"}
-    assert first["data"]["nextAttempt"] == 2
-    assert ISO_MS.fullmatch(first["data"]["nextAttemptAt"])
-    assert first["data"]["nextAttemptAt"] >= first["createdAt"]
+    assert first.message.startswith("RuntimeError: failure 1; retrying (attempt 2/4) at ")
+    assert first.data["error"] == {"name": "RuntimeError", "message": "failure 1"}
+    assert first.data["nextAttempt"] == 2
+    assert ISO_MS.fullmatch(first.data["nextAttemptAt"])
+    assert first.data["nextAttemptAt"] >= as_json(first)["createdAt"]
     # the workflow replayed five times; its own line and the retry lines are each written once
-    assert [line["message"] for line in logs].count("before") == 1
+    assert [line.message for line in logs].count("before") == 1
     assert len(logs) == 3
 
 
@@ -160,15 +161,17 @@ async def test_a_step_failing_25_times_keeps_the_last_20_and_counts_25(
     client = await start(workers, client_factory, always_fails)
     await client.create("always-fails", instance_id="a1")
     got = await finished(client, "always-fails", "a1")
-    assert got["details"]["error"] == {"name": "ValueError", "message": "no 25"}
-    step = (await client.history("always-fails", "a1"))["steps"][0]
-    assert (step["status"], step["attempts"], step["failedAttemptsTotal"]) == ("errored", 25, 25)
-    assert [f["attempt"] for f in step["failedAttempts"]] == list(range(6, 26))
-    assert step["failedAttempts"][-1]["error"] == step["error"]
-    current = got["meta"]["currentStep"]
-    assert (current["failedAttemptsTotal"], len(current["failedAttempts"])) == (25, 20)
-    logs = (await client.history("always-fails", "a1", include_logs=True, page_size=100))["logs"]
-    assert len([line for line in logs if line["category"] == "retry"]) == 24
+    assert as_json(got.details.error) == {"name": "ValueError", "message": "no 25"}
+    step = (await client.history("always-fails", "a1")).steps[0]
+    assert (step.status, step.attempts, step.failed_attempts_total) == ("errored", 25, 25)
+    assert [f.attempt for f in step.failed_attempts] == list(range(6, 26))
+    assert step.failed_attempts[-1].error == step.error
+    current = got.meta.current_step
+    assert current is not None
+    assert (current.failed_attempts_total, len(current.failed_attempts)) == (25, 20)
+    history = await client.history("always-fails", "a1", include_logs=True, page_size=100)
+    logs = history.logs or []
+    assert len([line for line in logs if line.category == "retry"]) == 24
 
 
 @workflow("refused")
@@ -186,12 +189,12 @@ async def test_a_final_failure_is_a_failed_attempt_without_a_retry_line(
     await client.create("refused", instance_id="r1")
     await finished(client, "refused", "r1")
     history = await client.history("refused", "r1", include_logs=True)
-    step = history["steps"][0]
-    assert [(f["attempt"], f["error"]["name"]) for f in step["failedAttempts"]] == [
+    step = history.steps[0]
+    assert [(f.attempt, as_json(f.error)["name"]) for f in step.failed_attempts] == [
         (1, "CardDeclined")
     ]
-    assert step["failedAttemptsTotal"] == 1
-    assert history["logs"] == []
+    assert step.failed_attempts_total == 1
+    assert history.logs == []
 
 
 # -- the record fields ---------------------------------------------------------------------------

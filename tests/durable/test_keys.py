@@ -42,12 +42,12 @@ async def _scan(redis: Redis, prefix: str) -> set[str]:
 
 
 async def _status(client: Client, status: str) -> bool:
-    return bool((await client.get("keyed", "k1"))["details"]["status"] == status)
+    return bool((await client.get("keyed", "k1")).details.status == status)
 
 
 async def _step_status(client: Client, step: str, status: str) -> bool:
-    current = (await client.get("keyed", "k1"))["meta"].get("currentStep") or {}
-    return bool(current.get("stepKey") == step and current.get("status") == status)
+    current = (await client.get("keyed", "k1")).meta.current_step
+    return bool(current and current.step_key == step and current.status == status)
 
 
 async def test_every_key_an_instance_writes_is_a_kind_of_keys_py(
@@ -94,7 +94,7 @@ async def test_every_key_an_instance_writes_is_a_kind_of_keys_py(
         ),
     }
     assert {k for k in seen if tag in k} == expected
-    assert (await client.get("keyed", "k1"))["details"]["runNumber"] == 1
+    assert (await client.get("keyed", "k1")).details.run_number == 1
 
 
 def test_describe_names_each_kind_and_nothing_else() -> None:

@@ -61,7 +61,7 @@ async def test_restart_and_terminate_keep_their_answer_beside_the_effect(
         assert answer == Controlled("queued")
     again = await store.terminate(ref, token="t5", idempotency_key="other", answer_ttl_ms=TTL)
     assert again == Terminal("terminated")
-    assert (await client.get("doomed", "c2"))["details"]["runNumber"] == 1
+    assert (await client.get("doomed", "c2")).details.run_number == 1
 
 
 async def test_two_racing_retry_step_calls_with_one_key_reopen_the_step_once(
