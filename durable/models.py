@@ -72,7 +72,7 @@ class Details(Model):
     status: Status
     run_number: int
     error: ErrorInfo | SkipJsonSchema[None] = omitted("Present when the instance errored.")
-    output: Any | MISSING = Field(
+    output: Any = Field(
         MISSING,
         description="The workflow's return value; present once the instance is complete.",
     )

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from durable import StepContext, workflow
 from durable.api import create_app
-from durable.api.shapes import History, Instance
+from durable.models import History, Instance
 from durable.settings import Settings
 from tests.api.api_support import MOUNT, create, status_of, tick, url
 from tests.helpers import wait_until

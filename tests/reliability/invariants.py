@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from durable import keys
 from durable.client import Client
+from durable.models import Instance
 from tests.helpers import reply
 from tests.reliability.flows import counter_key
 
@@ -69,8 +70,8 @@ async def read_run(client: Client, wf: str, iid: str, run: int) -> tuple[list[An
         while True:
             arg: dict[str, Any] = {f"{section}_cursor": cursor} if cursor else {}
             page = await client.history(wf, iid, run_number=run, page_size=100, order="asc", **arg)
-            found[section].extend(page[section])
-            cursor = page.get(f"{section}Cursor")
+            found[section].extend(getattr(page, section))
+            cursor = getattr(page, f"{section}_cursor")
             if not cursor:
                 break
     return found["steps"], found["events"]
@@ -79,24 +80,24 @@ async def read_run(client: Client, wf: str, iid: str, run: int) -> tuple[list[An
 def frozen_view(steps: list[Any], events: list[Any]) -> Any:
     """What must not change in a run once it was terminated or replaced."""
     return (
-        sorted((s["stepKey"], s["status"], json.dumps(s["result"]), s["attempts"]) for s in steps),
-        [(e["id"], e["consumedByStepKey"]) for e in events],
+        sorted((s.step_key, s.status, json.dumps(s.result), s.attempts) for s in steps),
+        [(e.id, e.consumed_by_step_key) for e in events],
     )
 
 
 def check_steps(steps: list[Any]) -> list[str]:
     """Each key once, each order slot once; each result follows the one before it."""
     problems = []
-    order = [s["stepKey"] for s in steps]
+    order = [s.step_key for s in steps]
     if len(set(order)) != len(order):
         problems.append(f"a step key appears twice: {order}")
     prev: int | None = None
     for s in steps:
-        if s["type"] != "do" or s["status"] != "completed":
+        if s.type != "do" or s.status != "completed":
             continue
-        result = s["result"]
+        result = s.result
         if not isinstance(result, dict) or result.get("prev") != prev:
-            problems.append(f"step {s['stepKey']} result {result} does not follow n={prev}")
+            problems.append(f"step {s.step_key} result {result} does not follow n={prev}")
         prev = result.get("n") if isinstance(result, dict) else None
     return problems
 
@@ -105,33 +106,33 @@ async def check_counts(redis: Redis, prefix: str, wf: str, iid: str, run: int, s
     """A recorded result came from a real execution: 1 <= n <= executions counted."""
     problems = []
     for s in steps:
-        if s["type"] == "do" and s["status"] == "completed" and isinstance(s["result"], dict):
-            key = counter_key(prefix, f"{wf}/{iid}/{run}/{s['stepKey']}")
+        if s.type == "do" and s.status == "completed" and isinstance(s.result, dict):
+            key = counter_key(prefix, f"{wf}/{iid}/{run}/{s.step_key}")
             ran = int(await redis.get(key) or 0)
-            if not 1 <= int(s["result"].get("n") or 0) <= ran:
-                problems.append(f"step {s['stepKey']} result {s['result']} but {ran} executions")
+            if not 1 <= int(s.result.get("n") or 0) <= ran:
+                problems.append(f"step {s.step_key} result {s.result} but {ran} executions")
     return problems
 
 
 def check_consumption(steps: list[Any], events: list[Any]) -> list[str]:
     """Waits take `go` events oldest first, one each; a consumed event matches its step."""
     problems = []
-    by_key = {s["stepKey"]: s for s in steps}
-    go = [e for e in events if e["type"] == "go"]
-    consumed = [e for e in go if e["consumedByStepKey"]]
+    by_key = {s.step_key: s for s in steps}
+    go = [e for e in events if e.type == "go"]
+    consumed = [e for e in go if e.consumed_by_step_key]
     if go[: len(consumed)] != consumed:
         problems.append("go events were not consumed oldest first")
-    waits = [s for s in steps if s["type"] == "waitForEvent" and s["status"] == "completed"]
+    waits = [s for s in steps if s.type == "waitForEvent" and s.status == "completed"]
     if len(waits) != len(consumed):
         problems.append(f"{len(waits)} completed waits but {len(consumed)} consumed events")
     for i, event in enumerate(consumed):
         key = "go" if i == 0 else f"go#{i}"
-        step = by_key.get(event["consumedByStepKey"])
-        if event["consumedByStepKey"] != key or step is None:
-            problems.append(f"event {event['id']} consumed by {event['consumedByStepKey']}")
-        elif step["result"] is None or step["result"]["payload"] != event["payload"]:
-            problems.append(f"step {key} holds {step['result']}, not event {event['id']}")
-    if any(e["consumedByStepKey"] for e in events if e["type"] != "go"):
+        step = by_key.get(event.consumed_by_step_key)
+        if event.consumed_by_step_key != key or step is None:
+            problems.append(f"event {event.id} consumed by {event.consumed_by_step_key}")
+        elif step.result is None or step.result["payload"] != event.payload:
+            problems.append(f"step {key} holds {step.result}, not event {event.id}")
+    if any(e.consumed_by_step_key for e in events if e.type != "go"):
         problems.append("an event of another type was consumed")
     return problems
 
@@ -139,8 +140,8 @@ def check_consumption(steps: list[Any], events: list[Any]) -> list[str]:
 def check_events(expect: Expect, stored: list[Any]) -> list[str]:
     """Acknowledged ids stored exactly once with their first payload; refused ones never."""
     problems = []
-    counts = Counter(e["id"] for e in stored)
-    payloads = {e["id"]: e["payload"] for e in stored}
+    counts = Counter(e.id for e in stored)
+    payloads = {e.id: e.payload for e in stored}
     for eid, payload in expect.acked.items():
         if counts[eid] != 1:
             problems.append(f"acknowledged event {eid} stored {counts[eid]} times")
@@ -155,31 +156,31 @@ def check_events(expect: Expect, stored: list[Any]) -> list[str]:
     return problems
 
 
-def check_retries(expect: Expect, got: dict[str, Any], steps: list[Any]) -> list[str]:
+def check_retries(expect: Expect, got: Instance, steps: list[Any]) -> list[str]:
     """rel-fail gives up at attempt 3; each acknowledged retry-failed-step adds one attempt."""
-    run = got["details"]["runNumber"]
-    if expect.workflow != "rel-fail" or got["details"]["status"] != "errored":
+    run = got.details.run_number
+    if expect.workflow != "rel-fail" or got.details.status != "errored":
         return []
-    attempts = {s["stepKey"]: s["attempts"] for s in steps}.get("broken")
+    attempts = {s.step_key: s.attempts for s in steps}.get("broken")
     want = FAIL_ATTEMPTS + expect.retried[run]
     return [] if attempts == want else [f"broken ran {attempts} attempts, expected {want}"]
 
 
-def check_output(got: dict[str, Any], steps: list[Any], wf: str) -> list[str]:
+def check_output(got: Instance, steps: list[Any], wf: str) -> list[str]:
     """A complete chain's output is made of the recorded results of its last run."""
-    if wf != "rel-chain" or got["details"]["status"] != "complete":
+    if wf != "rel-chain" or got.details.status != "complete":
         return []
-    by_key = {s["stepKey"]: s["result"] for s in steps}
-    waits = [s["result"]["payload"] for s in steps if s["type"] == "waitForEvent"]
+    by_key = {s.step_key: s.result for s in steps}
+    waits = [s.result["payload"] for s in steps if s.type == "waitForEvent"]
     want = {"a": by_key.get("a"), "b": by_key.get("b"), "c": by_key.get("c"), "events": waits}
-    output = got["details"].get("output")
+    output = got.details.output
     return [] if output == want else [f"output {output} is not the recorded {want}"]
 
 
 async def check_instance(client: Client, redis: Redis, expect: Expect) -> list[str]:
     wf, iid, prefix = expect.workflow, expect.instance_id, client.settings.prefix
     got = await client.get(wf, iid)
-    status, run = got["details"]["status"], got["details"]["runNumber"]
+    status, run = got.details.status, got.details.run_number
     problems = []
     if status != expect.expected_status:
         problems.append(f"status {status}, expected {expect.expected_status}")

@@ -295,7 +295,7 @@ class Soak:
         """Resume what is paused and feed the waits still waiting, until every instance ends."""
         for e in list(self.expects.values()):
             got = await self.retried(partial(self.client.get, e.workflow, e.instance_id))
-            if got["details"]["status"] not in TERMINAL:
+            if got.details.status not in TERMINAL:
                 async with self.locks[e.instance_id]:
                     await self.settle_resume(e)
         deadline = time.monotonic() + self.o.settle_s
@@ -305,8 +305,8 @@ class Soak:
             if not left:
                 return
             for e, got in left:
-                step = got["meta"].get("currentStep") or {}
-                if got["details"]["status"] == "waiting" and step.get("type") == "waitForEvent":
+                step = got.meta.current_step
+                if got.details.status == "waiting" and step and step.type == "waitForEvent":
                     await self.send(e, "go")
             await asyncio.sleep(2)
 
@@ -322,7 +322,7 @@ class Soak:
         out = []
         for e in self.expects.values():
             got = await self.client.get(e.workflow, e.instance_id)
-            if got["details"]["status"] not in TERMINAL:
+            if got.details.status not in TERMINAL:
                 out.append((e, got))
         return out
 
@@ -337,13 +337,13 @@ class Soak:
 
     async def count_delivery(self, e: Expect) -> None:
         got = await self.client.get(e.workflow, e.instance_id)
-        self.stats.add(f"ended {got['details']['status']}")
-        for run in range(got["details"]["runNumber"] + 1):
+        self.stats.add(f"ended {got.details.status}")
+        for run in range(got.details.run_number + 1):
             steps, events = await read_run(self.client, e.workflow, e.instance_id, run)
             self.stats.add("events stored", len(events))
-            delivered = sum(bool(v["consumedByStepKey"]) for v in events)
+            delivered = sum(bool(v.consumed_by_step_key) for v in events)
             self.stats.add("events delivered (consumed by a wait)", delivered)
-            done = [s for s in steps if s["type"] == "do" and s["status"] == "completed"]
+            done = [s for s in steps if s.type == "do" and s.status == "completed"]
             self.stats.add("step.do results recorded", len(done))
         pattern = f"{self.prefix}:cnt:{e.workflow}/{e.instance_id}/*"
         async for key in self.redis.scan_iter(match=pattern, count=200):

@@ -154,7 +154,7 @@ def _ref(e: Expect) -> tuple[str, str]:
 
 async def statuses(client: Client, expects: list[Expect]) -> dict[str, str]:
     got = [await client.get(*_ref(e)) for e in expects]
-    return {e.instance_id: g["details"]["status"] for e, g in zip(expects, got, strict=True)}
+    return {e.instance_id: g.details.status for e, g in zip(expects, got, strict=True)}
 
 
 async def finish(race: Race) -> None:

@@ -20,6 +20,7 @@ import pytest
 from durable import workflow
 from durable.client import Client
 from durable.settings import Settings
+from tests.helpers import as_json
 from tests.reliability import flows
 
 pytestmark = pytest.mark.timeout(30)
@@ -128,7 +129,7 @@ async def test_one_restart_call_starts_one_new_run(client: Client, dropper: Repl
     await client.restart("rel-chain", "lost-restart")
     assert dropper.dropped == 1
     got = await client.get("rel-chain", "lost-restart")
-    assert got["details"]["runNumber"] == 1
+    assert got.details.run_number == 1
 
 
 async def test_one_terminate_call_succeeds_once_its_reply_was_lost(
@@ -139,7 +140,7 @@ async def test_one_terminate_call_succeeds_once_its_reply_was_lost(
     await client.terminate("rel-chain", "lost-terminate")  # must not raise INSTANCE_TERMINAL
     assert dropper.dropped == 1
     got = await client.get("rel-chain", "lost-terminate")
-    assert got["details"]["status"] == "terminated"
+    assert got.details.status == "terminated"
 
 
 async def test_one_event_without_an_id_is_stored_once(
@@ -149,8 +150,8 @@ async def test_one_event_without_an_id_is_stored_once(
     dropper.marker = b"only-once"
     await client.send_event("rel-chain", "lost-event", type="go", payload="only-once")
     assert dropper.dropped == 1
-    events = (await client.history("rel-chain", "lost-event"))["events"]
-    assert [e["payload"] for e in events] == ["only-once"]
+    events = (await client.history("rel-chain", "lost-event")).events
+    assert [e.payload for e in events] == ["only-once"]
 
 
 async def test_one_create_without_an_id_reports_the_instance_as_created(
@@ -173,9 +174,9 @@ async def test_one_event_wait_consumes_one_event_when_a_worker_write_reply_is_lo
     await client.tick()
     assert dropper.dropped == 1
     got = await client.get("waiter", "lost-wait")
-    assert got["details"] == {"status": "complete", "runNumber": 0, "output": "first"}
-    events = (await client.history("waiter", "lost-wait", order="asc"))["events"]
-    assert [(e["payload"], e["consumedByStepKey"]) for e in events] == [
+    assert as_json(got.details) == {"status": "complete", "runNumber": 0, "output": "first"}
+    events = (await client.history("waiter", "lost-wait", order="asc")).events
+    assert [(e.payload, e.consumed_by_step_key) for e in events] == [
         ("first", "w"),
         ("second", None),
     ]

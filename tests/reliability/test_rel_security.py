@@ -89,8 +89,8 @@ async def drive_every_kind_of_state(client: Client) -> None:
     async def settled() -> bool:
         got = {i: await client.get(w, i) for w, i in SETTLED}
         want = {"done1": "complete", "looped": "complete", "failed": "errored"}
-        return all(got[i]["details"]["status"] == s for i, s in want.items()) and (
-            got["waiting"]["meta"].get("currentStep", {}).get("type") == "waitForEvent"
+        return all(got[i].details.status == s for i, s in want.items()) and (
+            (step := got["waiting"].meta.current_step) is not None and step.type == "waitForEvent"
         )
 
     await assert_eventually(settled, 20, interval=0.05)

@@ -16,7 +16,7 @@ from durable import workflow
 from durable.api import create_app
 from durable.client import Client
 from durable.settings import Settings
-from tests.helpers import assert_eventually
+from tests.helpers import as_json, assert_eventually
 from tests.reliability.support import MOUNT, TestClient
 
 pytestmark = pytest.mark.timeout(60)
@@ -62,7 +62,7 @@ def http(settings: Settings) -> Iterator[TestClient]:
 async def ended(client: Client, wf: str, iid: str) -> Any:
     async def check() -> Any:
         got = await client.get(wf, iid)
-        return got if got["details"]["status"] in ("complete", "errored") else None
+        return got if got.details.status in ("complete", "errored") else None
 
     return await assert_eventually(check, 8)
 
@@ -72,9 +72,9 @@ async def test_an_error_message_with_a_lone_surrogate_still_errors_the_instance(
 ) -> None:
     await client.create("raises-odd-text", instance_id="e1")
     got = await ended(client, "raises-odd-text", "e1")
-    assert got["details"]["status"] == "errored"
-    assert got["details"]["error"]["name"] == "ValueError"
-    assert "cannot open report-" in got["details"]["error"]["message"]
+    assert got.details.status == "errored"
+    assert as_json(got.details.error)["name"] == "ValueError"
+    assert "cannot open report-" in as_json(got.details.error)["message"]
 
 
 async def test_a_step_result_with_a_lone_surrogate_fails_the_step_with_step_result_error(
@@ -82,17 +82,17 @@ async def test_a_step_result_with_a_lone_surrogate_fails_the_step_with_step_resu
 ) -> None:
     await client.create("returns-odd-text", instance_id="r1")
     got = await ended(client, "returns-odd-text", "r1")
-    assert got["details"]["status"] == "errored"
-    assert got["details"]["error"]["name"] == "StepResultError", got["details"]
-    steps = (await client.history("returns-odd-text", "r1"))["steps"]
-    assert [(s["stepKey"], s["status"]) for s in steps] == [("name", "errored")]
+    assert got.details.status == "errored"
+    assert as_json(got.details.error)["name"] == "StepResultError", got.details
+    steps = (await client.history("returns-odd-text", "r1")).steps
+    assert [(s.step_key, s.status) for s in steps] == [("name", "errored")]
 
 
 async def test_a_log_line_with_a_lone_surrogate_keeps_the_history_readable(
     client: Client, http: TestClient
 ) -> None:
     await client.create("logs-odd-text", instance_id="l1")
-    assert (await ended(client, "logs-odd-text", "l1"))["details"]["status"] == "complete"
+    assert (await ended(client, "logs-odd-text", "l1")).details.status == "complete"
     path = f"{MOUNT}/logs-odd-text/instances/l1/history"
     response = http.get(path, params={"includeLogs": "true"})
     assert response.status_code == 200, response.text

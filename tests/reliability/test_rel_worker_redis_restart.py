@@ -25,7 +25,7 @@ async def run_one(client: Client, iid: str) -> None:
     await client.create("rel-loop", instance_id=iid, params={"n": 3})
 
     async def done() -> bool:
-        return (await client.get("rel-loop", iid))["details"]["status"] == "complete"
+        return (await client.get("rel-loop", iid)).details.status == "complete"
 
     await assert_eventually(done, 20, interval=0.05)
 

@@ -74,7 +74,7 @@ async def counter(redis: Redis, iid: str, step: str) -> int:
 
 
 async def status(client: Client, wf: str, iid: str) -> str:
-    return (await client.get(wf, iid))["details"]["status"]
+    return (await client.get(wf, iid)).details.status
 
 
 async def owner_pid(redis: Redis, client: Client, wf: str, iid: str) -> int:

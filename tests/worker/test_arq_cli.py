@@ -32,7 +32,7 @@ async def test_arq_command_with_worker_settings_runs_instances(client: Client, p
         await client.create("held", instance_id="a1", params={"hold": 0})
 
         async def done() -> bool:
-            return (await client.get("held", "a1"))["details"]["status"] == "complete"
+            return (await client.get("held", "a1")).details.status == "complete"
 
         await assert_eventually(done, 20)
         proc.send_signal(signal.SIGTERM)

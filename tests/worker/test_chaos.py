@@ -39,7 +39,7 @@ async def test_random_kills_lose_nothing_and_record_each_step_once(
 
     async def all_complete() -> bool:
         got = [await client.get("mixed", i) for i in ids]
-        stuck = [g for g in got if g["details"]["status"] != "complete"]
+        stuck = [g for g in got if g.details.status != "complete"]
         assert not stuck, stuck[:3]
         return True
 
@@ -47,14 +47,14 @@ async def test_random_kills_lose_nothing_and_record_each_step_once(
     assert kills == 6
     for i in ids:
         got = await client.get("mixed", i)
-        assert got["details"]["output"]["event"] == i
+        assert got.details.output["event"] == i
         history = await client.history("mixed", i, page_size=100)
-        step_keys = [s["stepKey"] for s in history["steps"]]
+        step_keys = [s.step_key for s in history.steps]
         assert sorted(step_keys) == ["flaky", "go", "nap", "one"]
-        assert all(s["status"] == "completed" for s in history["steps"])
-        assert [(e["id"], e["consumedByStepKey"]) for e in history["events"]] == [(f"go-{i}", "go")]
+        assert all(s.status == "completed" for s in history.steps)
+        assert [(e.id, e.consumed_by_step_key) for e in history.events] == [(f"go-{i}", "go")]
         # the recorded result is the first committed one: a later re-run cannot overwrite it
-        assert got["details"]["output"]["a"] <= await counter(redis, i, "one")
+        assert got.details.output["a"] <= await counter(redis, i, "one")
     prefix = client.settings.prefix
     assert await redis.zcard(keys.leases_key(prefix)) == 0
     assert await redis.zcard(keys.queue_key(prefix)) == 0

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from durable.client import Client
 from durable.settings import Settings
 from tests.conftest import REDIS_URL
-from tests.helpers import assert_eventually
+from tests.helpers import as_json, assert_eventually
 from tests.worker import deploy_flows
 from tests.worker.conftest import counter
 
@@ -85,8 +85,8 @@ async def clients(settings: Settings) -> AsyncIterator[list[Client]]:
 async def reaches(client: Client, wf: str, iid: str, *statuses: str, key: str = "") -> Any:
     async def check() -> Any:
         got = await client.get(wf, iid)
-        current = (got["meta"].get("currentStep") or {}).get("stepKey")
-        return got if got["details"]["status"] in statuses and key in ("", current) else None
+        current = got.meta.current_step.step_key if got.meta.current_step else None
+        return got if got.details.status in statuses and key in ("", current) else None
 
     return await assert_eventually(check, 30)
 
@@ -105,17 +105,17 @@ async def test_a_rename_errors_and_a_fixed_deploy_finishes_the_run(
     deploys.roll_out(2)  # renames the recorded step "ship" to "dispatch"
     await first.send_event("order", "o1", type="go")
     got = await ended(first, "order", "o1")
-    assert got["details"]["error"]["name"] == "NondeterminismError"
-    assert "'dispatch'" in got["details"]["error"]["message"]
-    assert "'ship'" in got["details"]["error"]["message"]
+    assert as_json(got.details.error)["name"] == "NondeterminismError"
+    assert "'dispatch'" in as_json(got.details.error)["message"]
+    assert "'ship'" in as_json(got.details.error)["message"]
     assert await counter(redis, "o1", "ship") == 1  # the renamed step did not run again
     deploys.roll_out(3)  # the fix
     answer = await third.retry_failed_step("order", "o1")
-    assert answer["retry"]["replay"] is True
+    assert answer.retry.replay is True
     done = await ended(third, "order", "o1")
-    assert done["details"]["status"] == "complete"
+    assert done.details.status == "complete"
     assert [await counter(redis, "o1", name) for name in ("charge", "ship", "notify")] == [1, 1, 1]
-    assert done["meta"]["version"] == "1"
+    assert done.meta.version == "1"
 
 
 async def test_patches_keep_old_runs_on_their_path_across_three_deploys(
@@ -134,21 +134,21 @@ async def test_patches_keep_old_runs_on_their_path_across_three_deploys(
     for iid, event in (("past", "done"), ("before", "go"), ("new", "go")):
         await second.send_event("receipts", iid, type=event)
     past = await ended(second, "receipts", "past")
-    assert past["details"]["output"] == {"receipt": {"text": 1}, "archived": 1}
+    assert past.details.output == {"receipt": {"text": 1}, "archived": 1}
     for iid in ("before", "new"):
         await reaches(second, "receipts", iid, "waiting", key="done")
     page = await second.list_instances("receipts", version="1", status="waiting")
-    assert [item["id"] for item in page["instances"]] == ["before"]
+    assert [item.id for item in page.instances] == ["before"]
 
     deploys.roll_out(3)  # the patch retired with deprecate_patch
     for iid in ("before", "new"):
         await third.send_event("receipts", iid, type="done")
         got = await ended(third, "receipts", iid)
-        assert got["details"]["output"]["receipt"] == {"pdf": 1}
+        assert got.details.output["receipt"] == {"pdf": 1}
     assert await counter(redis, "past", "text") == 1 and await counter(redis, "past", "pdf") == 0
     history = await third.history("receipts", "before", order="asc")
-    marker = history["steps"][2]
-    assert (marker["stepKey"], marker["type"]) == ("pdf-receipt#patch", "patch")
+    marker = history.steps[2]
+    assert (marker.step_key, marker.type) == ("pdf-receipt#patch", "patch")
 
 
 async def test_a_renamed_gather_member_does_not_run(
@@ -161,7 +161,7 @@ async def test_a_renamed_gather_member_does_not_run(
     deploys.roll_out(2)
     await first.send_event("fan", "f1", type="go")
     got = await ended(first, "fan", "f1")
-    assert got["details"]["error"]["name"] == "NondeterminismError"
-    assert "'b2'" in got["details"]["error"]["message"]
+    assert as_json(got.details.error)["name"] == "NondeterminismError"
+    assert "'b2'" in as_json(got.details.error)["message"]
     counts = [await counter(redis, "f1", name) for name in ("a", "b", "c", "b2")]
     assert counts == [1, 1, 1, 0]

@@ -36,11 +36,11 @@ async def test_a_killed_worker_instance_is_finished_by_another(
     # instance within the polling limit.
     await assert_eventually(done, 30)
     got = await client.get("held", "k1")
-    assert got["details"]["output"] == [1, 2, 1]
+    assert got.details.output == [1, 2, 1]
     assert await counter(redis, "k1", "work") == 2  # at-least-once execution ...
-    steps = (await client.history("held", "k1"))["steps"]
-    assert sorted(s["stepKey"] for s in steps) == ["after", "before", "work"]  # ... recorded once
-    assert all(s["status"] == "completed" for s in steps)
+    steps = (await client.history("held", "k1")).steps
+    assert sorted(s.step_key for s in steps) == ["after", "before", "work"]  # ... recorded once
+    assert all(s.status == "completed" for s in steps)
 
 
 async def test_sigterm_hands_work_over_without_waiting_for_the_lease(
@@ -64,7 +64,7 @@ async def test_sigterm_hands_work_over_without_waiting_for_the_lease(
 
 
 async def _is(value: Any, expected: Any) -> bool:
-    return await value == expected
+    return bool(await value == expected)
 
 
 async def test_sigterm_lets_a_short_step_finish_and_exits_zero(
@@ -76,8 +76,8 @@ async def test_sigterm_lets_a_short_step_finish_and_exits_zero(
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(15) == 0
     assert await counter(redis, "t2", "work") == 1
-    steps = {s["stepKey"]: s for s in (await client.history("held", "t2"))["steps"]}
-    assert steps["work"]["status"] == "completed"
+    steps = {s.step_key: s for s in (await client.history("held", "t2")).steps}
+    assert steps["work"].status == "completed"
 
 
 async def test_many_instances_on_three_workers_record_each_step_once(
@@ -91,8 +91,9 @@ async def test_many_instances_on_three_workers_record_each_step_once(
     async def all_waiting() -> bool:
         got = [await client.get("mixed", i) for i in ids]
         return all(
-            g["details"]["status"] == "waiting"
-            and g["meta"]["currentStep"]["type"] == "waitForEvent"
+            g.details.status == "waiting"
+            and g.meta.current_step is not None
+            and g.meta.current_step.type == "waitForEvent"
             for g in got
         )
 
@@ -106,4 +107,4 @@ async def test_many_instances_on_three_workers_record_each_step_once(
     for i in ids:
         assert await counter(redis, i, "one") == 1
         assert await counter(redis, i, "flaky") == 1
-        assert (await client.get("mixed", i))["details"]["output"] == {"a": 1, "b": 1, "event": i}
+        assert (await client.get("mixed", i)).details.output == {"a": 1, "b": 1, "event": i}

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from durable import keys
 from durable.client import Client
 from durable.clock import Clock
-from durable.runner import Engine
+from durable.runner import Runner
 from durable.settings import Settings
 from tests import flows
 from tests.helpers import PrivateRedis, assert_eventually, iso_ms
@@ -42,7 +42,7 @@ async def test_a_frozen_worker_late_write_is_refused(
 
         async def done() -> bool:
             got = await client.get("held", "z1")
-            return bool(got["details"]["status"] == "complete")
+            return bool(got.details.status == "complete")
 
         await assert_eventually(done, 20)
         before = await client.history("held", "z1")
@@ -57,9 +57,9 @@ async def test_a_frozen_worker_late_write_is_refused(
     await assert_eventually(frozen_job_ended, 30)
     os.kill(pid, 0)  # the worker itself is still alive: its job ended, not the process
     after = await client.history("held", "z1")
-    assert before["steps"] == after["steps"]
+    assert before.steps == after.steps
     got = await client.get("held", "z1")
-    assert got["details"]["output"] == [1, 2, 1]  # the second worker's result stands
+    assert got.details.output == [1, 2, 1]  # the second worker's result stands
     assert await counter(redis, "z1", "work") == 2
 
 
@@ -85,11 +85,11 @@ async def test_workers_and_clients_carry_on_after_a_redis_restart(
 
         async def all_complete() -> bool:
             got = [await c.get("mixed", i) for i in ids]
-            return all(g["details"]["status"] == "complete" for g in got)
+            return all(g.details.status == "complete" for g in got)
 
         await assert_eventually(all_complete, 45)
         for i in ids:
-            assert (await c.get("mixed", i))["details"]["output"]["event"] == i
+            assert (await c.get("mixed", i)).details.output["event"] == i
     finally:
         await c.aclose()
         group.stop()
@@ -107,26 +107,27 @@ async def test_timers_follow_redis_time_whatever_the_worker_clock(
     monkeypatch.setenv("DURABLE_PREFIX", settings.prefix)
     client = Client(flows.workflows, replace(settings, lease_ttl_ms=5000))
     skewed = Clock(lambda: time.time() + skew_ms / 1000)
-    client._engine = Engine(client.store, client.registry, clock=skewed)
+    client._runner = Runner(client.store, client.registry, clock=skewed)
     try:
         await client.create("mixed", instance_id="sk1", params={"sleep_ms": 700})
         await client.send_event("mixed", "sk1", type="go", payload=1)
         await client.tick()
-        steps = {s["stepKey"]: s for s in (await client.history("mixed", "sk1"))["steps"]}
-        assert steps["nap"]["status"] == "waiting"
+        steps = {s.step_key: s for s in (await client.history("mixed", "sk1")).steps}
+        assert steps["nap"].status == "waiting"
 
         async def woke() -> bool:
             await client.tick()
             got = await client.get("mixed", "sk1")
-            return bool(got["details"]["status"] == "complete")
+            return bool(got.details.status == "complete")
 
         await assert_eventually(woke, 20, interval=0.01)
         got = await client.get("mixed", "sk1")
-        steps = {s["stepKey"]: s for s in (await client.history("mixed", "sk1"))["steps"]}
+        steps = {s.step_key: s for s in (await client.history("mixed", "sk1")).steps}
     finally:
         await client.aclose()
     # createdAt and completedAt are Redis TIME; wakeAt is what the engine computed.
-    created, completed = iso_ms(got["meta"]["createdAt"]), iso_ms(got["meta"]["completedAt"])
-    wake = iso_ms(steps["nap"]["wakeAt"])
+    assert got.meta.completed_at is not None and steps["nap"].wake_at is not None
+    created, completed = iso_ms(got.meta.created_at), iso_ms(got.meta.completed_at)
+    wake = iso_ms(steps["nap"].wake_at)
     assert 700 <= wake - created < SKEW_MS / 2  # set 700 ms ahead in Redis time
     assert wake <= completed < wake + SKEW_MS / 2  # and kept: not early, not a skew late
