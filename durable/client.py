@@ -21,7 +21,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
-from durable import listing, records, tracing, validation
+from durable import listing, records, tracing, validation, views
 from durable.durations import Duration, to_ms
 from durable.errors import (
     FailedStepNotRetryableError,
@@ -46,11 +46,12 @@ from durable.models import (
     RetryInfo,
     WorkflowSummary,
 )
+from durable.records import EventRecord, InstanceRecord, StepRecord
 from durable.replies import Conflict, NotErrored, NotFound, Recalled, Terminal
-from durable.runner import Engine
+from durable.runner import Runner
 from durable.settings import Settings
 from durable.store import IdempotentOp, Ref, Store, ref_from_job_id
-from durable.types import TERMINAL_STATUSES, JSONDict
+from durable.types import TERMINAL_STATUSES, JSONDict, Status
 from durable.workflow import Registry, RegistryLike, Workflow, as_registry
 
 BATCH_LIMIT = 1000
@@ -98,7 +99,7 @@ class Client:
         self._owns_redis = redis is None
         self.redis = redis if redis is not None else connect(self.settings)
         self.store = Store(self.redis, self.settings)
-        self._engine: Engine | None = None
+        self._runner: Runner | None = None
 
     async def aclose(self) -> None:
         if self._owns_redis:
@@ -173,24 +174,24 @@ class Client:
 
     # -- read ----------------------------------------------------------------------------------
 
-    async def _read(self, ref: Ref) -> tuple[dict[str, str], str]:
-        """The instance fields and the raw record of its current step ('' when none)."""
+    async def _read(self, ref: Ref) -> tuple[InstanceRecord, str]:
+        """The instance and the raw record of its current step ('' when none)."""
         async with _store_errors():
             snapshot = await self.store.read(ref)
         if isinstance(snapshot, NotFound):
             raise InstanceNotFoundError(ref.workflow, ref.instance_id)
-        return snapshot.instance, snapshot.current_step
+        return InstanceRecord.decode(snapshot.instance), snapshot.current_step
 
     async def get(self, workflow: str, instance_id: str) -> Instance:
         ref = self._ref(workflow, instance_id)
         inst, raw = await self._read(ref)
-        cur = inst.get("cur")
-        current = records.current_step_to_api(cur, json.loads(raw)) if cur and raw else None
+        cur = inst.current_step
+        current = views.current_step_to_api(cur, StepRecord.decode(raw)) if cur and raw else None
         return Instance.model_validate(
             {
                 "id": ref.instance_id,
-                "details": records.details(inst),
-                "meta": records.meta(inst, current),
+                "details": views.details(inst),
+                "meta": views.meta(inst, current),
             }
         )
 
@@ -231,7 +232,7 @@ class Client:
         size, direction = validation.page_size(page_size), validation.order(order)
         log_filter = LogFilter.of(log_level, log_category)
         inst, _ = await self._read(ref)
-        run = _run_number(run_number, int(inst.get("run", 0)))
+        run = _run_number(run_number, inst.run)
         cursors = {"steps": steps_cursor, "events": events_cursor, "logs": logs_cursor}
         async with _store_errors():
             page = await read_history(
@@ -262,14 +263,14 @@ class Client:
         else:
             eid = key if key is not None else f"evt_{uuid.uuid4().hex}"
         body = validation.sized_json(payload, "event payload", self.settings.max_payload_bytes)
-        head = records.dumps({"id": eid, "t": etype})[:-1]
+        head = EventRecord.head(eid, etype)
         async with _store_errors():
             reply = await self.store.send_event(
                 ref, head=head, payload=body, event_id=eid, traceparent=tracing.traceparent()
             )
         if isinstance(reply, NotFound | Terminal):
             _missing(ref, reply)
-        status = Details.model_validate(records.details(reply.before))
+        status = Details.model_validate(views.details(InstanceRecord.decode(reply.before)))
         return EventAccepted(accepted=True, status=status)
 
     async def _control(
@@ -369,8 +370,8 @@ class Client:
 
     async def tick(self, *, max_instances: int = 10, max_steps: int = 100) -> int:
         """Advance due instances inside this process (for the API's runner tick)."""
-        if self._engine is None:
-            self._engine = Engine(self.store, self.registry)
+        if self._runner is None:
+            self._runner = Runner(self.store, self.registry)
         async with _store_errors(timeout_s=None):  # runs workflow code: no overall bound
             await self.store.reap()
             now = await self.store.redis_time_ms()
@@ -380,7 +381,7 @@ class Client:
                 ref = ref_from_job_id(self.settings.prefix, job_id)
                 if ref is None or processed >= max_instances:
                     continue
-                if await self._engine.advance(ref, job_id, max_steps=max_steps):
+                if await self._runner.advance(ref, job_id, max_steps=max_steps):
                     processed += 1
         return processed
 
@@ -433,10 +434,9 @@ def _missing(ref: Ref, reply: NotFound | Terminal) -> NoReturn:
     raise InstanceNotFoundError(ref.workflow, ref.instance_id)
 
 
-def _summary(ref: Ref, inst: dict[str, str]) -> InstanceSummary:
-    return InstanceSummary(
-        id=ref.instance_id, details=Details.model_validate(records.details(inst))
-    )
+def _summary(ref: Ref, fields: dict[str, str]) -> InstanceSummary:
+    details = views.details(InstanceRecord.decode(fields))
+    return InstanceSummary(id=ref.instance_id, details=Details.model_validate(details))
 
 
 def _run_number(value: Any, current: int) -> int:
@@ -462,22 +462,23 @@ class _RetryPlan:
     answer: JSONDict
 
 
-def _retry_plan(ref: Ref, inst: dict[str, str], raw: str, delay_ms: int) -> _RetryPlan:
-    run = int(inst["run"])
+def _retry_plan(ref: Ref, inst: InstanceRecord, raw: str, delay_ms: int) -> _RetryPlan:
+    run = inst.run
     if records.failed_on_nondeterminism(inst):  # fixed code replays the run's recorded steps
         status = "waiting" if delay_ms else "queued"
-        return _RetryPlan("", inst["error"], "", {"r": run, "rp": 1, "s": status})
-    if inst["status"] != "errored":
-        raise InstanceNotErroredError(ref.instance_id, inst["status"])
+        return _RetryPlan("", inst.error_json or "", "", {"r": run, "rp": 1, "s": status})
+    if inst.status != Status.ERRORED:
+        raise InstanceNotErroredError(ref.instance_id, inst.status)
     failed = records.failed_do_step(inst, raw)
-    if failed is None:
+    if failed is None or inst.current_step is None:
         raise FailedStepNotRetryableError(
             "the instance did not fail in a step.do step, so there is no step to retry; "
             "restart the instance instead"
         )
-    reopened = records.reopened_step(failed)
-    answer = {"r": run, "k": inst["cur"], "a": reopened.get("a", 1), "m": reopened["m"]}
-    return _RetryPlan(inst["cur"], raw, records.encode_step(reopened)[:-1], answer)
+    reopened = failed.reopened()
+    key = inst.current_step
+    answer = {"r": run, "k": key, "a": reopened.attempt, "m": reopened.max_attempts}
+    return _RetryPlan(key, raw, reopened.retry_head(), answer)
 
 
 def _retry_accepted(ref: Ref, answer: JSONDict) -> RetryAccepted:

@@ -29,8 +29,12 @@ DurableError
       ├── PayloadTooLargeError          PAYLOAD_TOO_LARGE
       └── StoreUnavailableError         SERVICE_UNAVAILABLE
 
-SuspendExecution derives from BaseException: it is the engine's control-flow signal and must not
-be swallowed by `except Exception` in workflow code.
+Two control-flow signals of the engine derive from BaseException, beside the tree, so that
+`except Exception` in workflow code cannot swallow them:
+
+BaseException
+ ├── SuspendExecution                   the run waits (a timer, an event, a retry, a pause)
+ └── LeaseLost                          this worker no longer holds the instance's lease
 """
 
 from __future__ import annotations
@@ -277,3 +281,9 @@ class StoreUnavailableError(ClientError):
 
 class SuspendExecution(BaseException):
     """Unwinds workflow code when it must wait; never caught by `except Exception`."""
+
+
+class LeaseLost(BaseException):
+    """Unwinds workflow code when the instance was taken from this worker (terminated,
+    restarted, or its lease expired and another worker recovered it): a write carrying this
+    execution's fencing token was refused, and the new holder carries on."""

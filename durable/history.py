@@ -6,15 +6,15 @@ is its cursor position either way, so a cursor stays valid for the same filters.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
-from durable import keys, records, validation
+from durable import keys, validation, views
 from durable.errors import ValidationError
+from durable.records import EventRecord, LogRecord, StepRecord
 from durable.store import Ref
 from durable.types import JSONDict, LogLevel
 
@@ -69,8 +69,8 @@ def paginate(
 def _steps(raw: dict[Any, Any]) -> list[tuple[int, JSONDict]]:
     out = []
     for key, value in raw.items():
-        rec = json.loads(value)
-        out.append((int(rec.get("q", 0)), records.step_to_api(_s(key), rec)))
+        rec = StepRecord.decode(value)
+        out.append((rec.order, views.step_to_api(_s(key), rec)))
     return out
 
 
@@ -79,11 +79,15 @@ def _events(raw: dict[Any, Any]) -> list[tuple[int, JSONDict]]:
     for field, value in raw.items():
         seq, _, part = _s(field).partition(":")
         grouped.setdefault(int(seq), {})[part] = _s(value)
-    return [(seq, records.event_to_api(parts)) for seq, parts in grouped.items() if "" in parts]
+    return [
+        (seq, views.event_to_api(EventRecord.decode(parts)))
+        for seq, parts in grouped.items()
+        if "" in parts
+    ]
 
 
 def _logs(raw: list[Any], wanted: LogFilter) -> list[tuple[int, JSONDict]]:
-    entries = [(i + 1, records.log_to_api(_s(line))) for i, line in enumerate(raw)]
+    entries = [(i + 1, views.log_to_api(LogRecord.decode(_s(line)))) for i, line in enumerate(raw)]
     return [(i, entry) for i, entry in entries if wanted.keeps(entry)]
 
 

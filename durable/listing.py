@@ -7,14 +7,14 @@ instance, and a cursor is the last (score, id) a page returned.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from durable import keys, records, validation
+from durable import keys, records, validation, views
 from durable.errors import ValidationError
 from durable.models import InstancePage, ListedInstance
 from durable.names import VERSION_MAX, valid_name
+from durable.records import InstanceRecord
 from durable.store import Store
 from durable.types import Status
 
@@ -118,20 +118,22 @@ async def _instances(store: Store, workflow: str, ids: list[str]) -> list[dict[s
     return [{_s(k): _s(v) for k, v in row.items()} for row in found]
 
 
-def _listed(instance_id: str, inst: dict[str, str]) -> ListedInstance:
+def _listed(instance_id: str, fields: dict[str, str]) -> ListedInstance:
+    inst = InstanceRecord.decode(fields)
     return ListedInstance.model_validate(
         {
             "id": instance_id,
-            "details": records.details(inst),
-            "params": json.loads(inst.get("params") or "{}"),
-            "createdAt": records.iso(inst.get("created")),
-            "updatedAt": records.iso(inst.get("updated")),
+            "details": views.details(inst),
+            "params": inst.params,
+            "createdAt": records.iso(inst.created_at_ms),
+            "updatedAt": records.iso(inst.updated_at_ms),
         }
     )
 
 
-def _pause_pending(inst: dict[str, str]) -> bool:
-    return inst.get("status") == Status.RUNNING and inst.get("pause") == "1"
+def _pause_pending(fields: dict[str, str]) -> bool:
+    inst = InstanceRecord.decode(fields)
+    return inst.status == Status.RUNNING and inst.pause_requested
 
 
 async def counts(store: Store, workflow: str) -> dict[str, int]:

@@ -1,24 +1,30 @@
-"""Stored records and their public (API) shapes.
+"""Stored records as dataclasses with full field names (their API shapes: durable.views).
 
-Step records are JSON objects with short keys, always starting with their status so the Lua
-scripts can read it without decoding user data:
-  s status, n name, t type, q order, a attempts, m max attempts, i interruptions,
+A record's stored spelling lives only in its `encode`/`decode`. Step records are JSON objects
+with short keys, always starting with their status so the Lua scripts can read it without
+decoding user data:
+  s status, n name, t type, q order, a attempt, m max attempts, i interruptions,
   to timeout ms, nr next retry ms, w wake ms, et event type, r result,
-  e error {name, message}, c/u created/updated,
+  e error {name, message[, kind]}, c/u created/updated ms,
   fa failed attempts [{a attempt, c failed at ms, e {name, message}}] (the latest
   FAILED_ATTEMPTS_KEPT, oldest first), ft failed attempts in total.
-Records written before a field existed lack it; readers treat a missing field as its default.
+Records written before a field existed lack it and decode to its default; fields this version
+does not know are kept as read (`extra`) and written back. The instance is a Redis hash that
+only the scripts write (InstanceRecord names its fields); logs and events are JSON with short
+keys too (LogRecord, EventRecord).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from durable.errors import NondeterminismError
-from durable.types import JSONDict, Status, StepStatus, StepType
+from durable.types import JSON, JSONDict, Status, StepStatus, StepType
 
 SCHEMA_VERSION = 1
 FAILED_ATTEMPTS_KEPT = 20
@@ -49,148 +55,333 @@ def clean_text(text: str) -> str:
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
-def encode_step(rec: JSONDict) -> str:
-    ordered = {"s": rec["s"], **{k: v for k, v in rec.items() if k != "s" and v is not None}}
-    return dumps(ordered)
-
-
-def step_head(rec: JSONDict) -> str:
-    """A step record without status and closing brace, for scripts that add fields."""
-    body = {k: v for k, v in rec.items() if k != "s" and v is not None}
-    return dumps(body)[:-1]
-
-
 def cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def add_failed_attempt(rec: JSONDict, error: JSONDict, at_ms: int) -> JSONDict:
-    """Note the failure of attempt rec["a"] on a step record; returns the entry added."""
-    entry: JSONDict = {
-        "a": rec.get("a", 1),
-        "c": at_ms,
-        "e": {"name": error["name"], "message": cut(error["message"], FAILED_MESSAGE_MAX)},
-    }
-    rec["fa"] = [*rec.get("fa", []), entry][-FAILED_ATTEMPTS_KEPT:]
-    rec["ft"] = int(rec.get("ft", 0)) + 1
-    return entry
+def _ms(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
 
 
-def failed_attempts_to_api(rec: JSONDict) -> list[JSONDict]:
-    return [
-        {
-            "attempt": item.get("a"),
-            "error": {"name": item["e"].get("name"), "message": item["e"].get("message")},
-            "at": iso(item.get("c")),
+def _count(value: Any) -> int:
+    return int(value) if value else 0
+
+
+# -- step records --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepError:
+    """A step's recorded error; `kind` is the class a replay rebuilds when it differs from
+    `name` (durable.replayed)."""
+
+    name: str
+    message: str
+    kind: str | None = None
+
+    def to_json(self) -> JSONDict:
+        out: JSONDict = {"name": self.name, "message": self.message}
+        if self.kind is not None:
+            out["kind"] = self.kind
+        return out
+
+    @classmethod
+    def from_json(cls, value: JSONDict) -> StepError:
+        return cls(str(value.get("name")), str(value.get("message")), value.get("kind"))
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    attempt: int
+    failed_at_ms: int
+    error: StepError  # name and message (cut to FAILED_MESSAGE_MAX) only
+
+    def to_json(self) -> JSONDict:
+        return {"a": self.attempt, "c": self.failed_at_ms, "e": self.error.to_json()}
+
+    @classmethod
+    def from_json(cls, value: JSONDict) -> FailedAttempt:
+        error = StepError.from_json(value.get("e") or {})
+        return cls(_count(value.get("a")), _count(value.get("c")), error)
+
+
+_STEP_KEYS = frozenset({"s", "n", "t", "q", "a", "m", "i", "to", "nr", "w", "et", "r", "e"})
+_STEP_KEYS |= {"fa", "ft", "c", "u"}
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    status: StepStatus
+    name: str
+    type: StepType
+    order: int = 0  # the run's steps in the order they were first recorded, from 1
+    attempt: int = 0  # of a `do` step: the current (or last) attempt, from 1
+    max_attempts: int = 1
+    interruptions: int = 0  # executions lost while this step was the current one
+    timeout_ms: int | None = None
+    next_retry_at_ms: int | None = None
+    wake_at_ms: int | None = None  # a sleep's end, or a wait's deadline
+    event_type: str | None = None
+    result: JSON = None  # the recorded result (decoded); written only when not None
+    error: StepError | None = None
+    failed_attempts: tuple[FailedAttempt, ...] = ()
+    failed_attempts_total: int = 0
+    created_at_ms: int | None = None
+    updated_at_ms: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # fields this version does not know
+
+    # -- stored form -----------------------------------------------------------------------------
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> StepRecord:
+        return cls.from_json(json.loads(raw))
+
+    @classmethod
+    def from_json(cls, f: JSONDict) -> StepRecord:
+        return cls(
+            status=StepStatus(f["s"]),
+            name=str(f.get("n", "")),
+            type=StepType(f.get("t", StepType.DO)),
+            order=_count(f.get("q")),
+            attempt=_count(f.get("a")),
+            max_attempts=int(f.get("m", 1)),
+            interruptions=_count(f.get("i")),
+            timeout_ms=_ms(f.get("to")),
+            next_retry_at_ms=_ms(f.get("nr")),
+            wake_at_ms=_ms(f.get("w")),
+            event_type=f.get("et"),
+            result=f.get("r"),
+            error=StepError.from_json(f["e"]) if f.get("e") else None,
+            failed_attempts=tuple(FailedAttempt.from_json(x) for x in f.get("fa") or ()),
+            failed_attempts_total=_count(f.get("ft")),
+            created_at_ms=_ms(f.get("c")),
+            updated_at_ms=_ms(f.get("u")),
+            extra={k: v for k, v in f.items() if k not in _STEP_KEYS},
+        )
+
+    def _fields(self) -> JSONDict:
+        """The stored fields in order: status first (scripts read it), the result last."""
+        out: JSONDict = {"s": self.status, "n": self.name, "t": self.type, "q": self.order}
+        out.update(a=self.attempt, m=self.max_attempts)
+        optional = {
+            "i": self.interruptions or None,
+            "to": self.timeout_ms,
+            "nr": self.next_retry_at_ms,
+            "w": self.wake_at_ms,
+            "et": self.event_type,
+            "e": self.error.to_json() if self.error else None,
+            "fa": [item.to_json() for item in self.failed_attempts] or None,
+            "ft": self.failed_attempts_total or None,
+            "c": self.created_at_ms,
+            "u": self.updated_at_ms,
         }
-        for item in rec.get("fa") or []
-    ]
+        out.update((k, v) for k, v in optional.items() if v is not None)
+        out.update((k, v) for k, v in self.extra.items() if k not in out)
+        if self.result is not None:
+            out["r"] = self.result
+        return out
+
+    def encode(self, *, result_json: str | None = None) -> str:
+        """The stored JSON. `result_json`, when given, is spliced in as the result unchanged
+        (the engine encodes a step's value once, to check its size, and stores that text)."""
+        if result_json is None:
+            return dumps(self._fields())
+        fields = self._fields()
+        fields.pop("r", None)
+        return dumps(fields)[:-1] + ',"r":' + result_json + "}"
+
+    def wait_head(self) -> str:
+        """What the wait_event script completes: no status, updated time, result or closing
+        brace (the script adds the status it decides, its own time and the event or error)."""
+        fields = self._fields()
+        for key in ("s", "u", "r", "e"):
+            fields.pop(key, None)
+        return dumps(fields)[:-1]
+
+    def retry_head(self) -> str:
+        """What the retry_step script completes: no next retry, updated time or closing brace
+        (the script adds them from its own clock)."""
+        fields = self._fields()
+        for key in ("nr", "u"):
+            fields.pop(key, None)
+        return dumps(fields)[:-1]
+
+    # -- changes ---------------------------------------------------------------------------------
+
+    def with_failure(self, error: StepError, at_ms: int) -> StepRecord:
+        """Note the failure of the current attempt (the latest FAILED_ATTEMPTS_KEPT are kept)."""
+        kept = StepError(error.name, cut(error.message, FAILED_MESSAGE_MAX))
+        entry = FailedAttempt(max(self.attempt, 1), at_ms, kept)
+        return replace(
+            self,
+            failed_attempts=(*self.failed_attempts, entry)[-FAILED_ATTEMPTS_KEPT:],
+            failed_attempts_total=self.failed_attempts_total + 1,
+        )
+
+    def reopened(self) -> StepRecord:
+        """A failed step re-opened for one more attempt; the retry_step script adds its
+        next-retry and updated times (see `retry_head`)."""
+        return replace(
+            self,
+            status=StepStatus.WAITING,
+            max_attempts=max(self.attempt, 1) + 1,
+            next_retry_at_ms=None,
+            updated_at_ms=None,
+        )
 
 
-def step_to_api(key: str, rec: JSONDict) -> JSONDict:
-    failed_attempts = failed_attempts_to_api(rec)
-    out: JSONDict = {
-        "stepKey": key,
-        "name": rec.get("n"),
-        "type": rec.get("t"),
-        "status": rec.get("s"),
-        "attempts": rec.get("a", 0),
-        "maxAttempts": rec.get("m", 1),
-        "timeoutMs": rec.get("to"),
-        "nextRetryAt": iso(rec.get("nr")),
-        "wakeAt": iso(rec.get("w")),
-        "waitEventType": rec.get("et"),
-        "failedAttempts": failed_attempts,
-        "failedAttemptsTotal": int(rec.get("ft", 0)),
-        "result": rec.get("r"),
-        "createdAt": iso(rec.get("c")),
-        "updatedAt": iso(rec.get("u")),
-    }
-    if rec.get("e"):
-        out["error"] = {"name": rec["e"].get("name"), "message": rec["e"].get("message")}
-    return out
+# -- instances -----------------------------------------------------------------------------------
 
 
-def current_step_to_api(key: str, rec: JSONDict) -> JSONDict:
-    out = step_to_api(key, rec)
-    for field in ("result", "createdAt", "updatedAt"):
-        out.pop(field)
-    return out
+@dataclass(frozen=True)
+class InstanceRecord:
+    """An instance hash as read (only the scripts write it; fields absent there are defaults)."""
+
+    workflow: str
+    instance_id: str
+    status: Status
+    run: int = 0
+    params_json: str = "{}"
+    version: str | None = None  # the code version that created it
+    pause_requested: bool = False
+    wake_requested: bool = False  # an event arrived while it ran: run again at once
+    fence: int = 0
+    lease_expires_at_ms: int | None = None
+    lease_owner: str | None = None
+    lease_job_id: str | None = None  # the job whose execution holds the lease
+    job_id: str | None = None  # the one pending job (its next wake-up)
+    due_at_ms: int | None = None
+    jobs_issued: int = 0
+    current_step: str | None = None  # the key of the step written last
+    workflow_logs: int = 0  # workflow-level log lines of the run (not in any step)
+    interruptions: int = 0  # executions lost in a row without progress
+    events_received: int = 0  # of the run
+    output_json: str | None = None
+    error_json: str | None = None
+    idempotency_key: str | None = None  # of the create that made it
+    traceparent: str | None = None
+    restart_token: str | None = None
+    created_at_ms: int | None = None
+    updated_at_ms: int | None = None
+    started_at_ms: int | None = None
+    completed_at_ms: int | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @classmethod
+    def decode(cls, fields: Mapping[str, str]) -> InstanceRecord:
+        f = fields.get
+        return cls(
+            workflow=f("wf", ""),
+            instance_id=f("id", ""),
+            status=Status(f("status") or Status.QUEUED),
+            run=_count(f("run")),
+            params_json=f("params") or "{}",
+            version=f("version") or None,
+            pause_requested=f("pause") == "1",
+            wake_requested=f("wake") == "1",
+            fence=_count(f("fence")),
+            lease_expires_at_ms=_ms(f("lease")),
+            lease_owner=f("owner"),
+            lease_job_id=f("ajob"),
+            job_id=f("job"),
+            due_at_ms=_ms(f("due")),
+            jobs_issued=_count(f("jobn")),
+            current_step=f("cur") or None,
+            workflow_logs=_count(f("logn")),
+            interruptions=_count(f("lost")),
+            events_received=_count(f("evn")),
+            output_json=f("output") or None,
+            error_json=f("error") or None,
+            idempotency_key=f("ik"),
+            traceparent=f("tp"),
+            restart_token=f("rt"),
+            created_at_ms=_ms(f("created")),
+            updated_at_ms=_ms(f("updated")),
+            started_at_ms=_ms(f("started")),
+            completed_at_ms=_ms(f("completed")),
+            schema_version=_count(f("v")) or SCHEMA_VERSION,
+        )
+
+    @property
+    def params(self) -> JSON:
+        return json.loads(self.params_json)
+
+    @property
+    def error(self) -> JSONDict | None:
+        return None if self.error_json is None else dict(json.loads(self.error_json))
 
 
-def details(inst: dict[str, str]) -> JSONDict:
-    out: JSONDict = {"status": inst["status"], "runNumber": int(inst.get("run", 0))}
-    if inst.get("error"):
-        out["error"] = json.loads(inst["error"])
-    if inst.get("output"):
-        out["output"] = json.loads(inst["output"])
-    return out
+# -- logs and events -----------------------------------------------------------------------------
 
 
-def meta(inst: dict[str, str], current: JSONDict | None) -> JSONDict:
-    out: JSONDict = {
-        "workflowName": inst["wf"],
-        "version": inst.get("version"),  # the code version that created it; null when unnamed
-        "runNumber": int(inst.get("run", 0)),
-        "params": json.loads(inst.get("params") or "{}"),
-        "pauseRequested": inst.get("pause") == "1",
-        "createdAt": iso(inst.get("created")),
-        "updatedAt": iso(inst.get("updated")),
-        "startedAt": iso(inst.get("started")),
-        "completedAt": iso(inst.get("completed")),
-    }
-    if current is not None:
-        out["currentStep"] = current
-    return out
+@dataclass(frozen=True)
+class LogRecord:
+    level: str
+    message: str
+    data: JSON = None
+    category: str = "workflow"
+    step_key: str | None = None  # None: logged by workflow code outside any step
+    attempt: int | None = None
+    created_at_ms: int | None = None
+    id: int | None = None  # the line's position in the run's log, given as it is appended
+
+    def encode(self) -> str:
+        """One line without its id (the script numbers lines as it appends them); data that
+        JSON cannot hold is written as its str()."""
+        fields = {"k": self.step_key, "a": self.attempt, "l": self.level, "g": self.category}
+        fields.update(m=self.message, d=self.data, c=self.created_at_ms)
+        line = json.dumps(fields, default=str, separators=(",", ":"), ensure_ascii=False)
+        return clean_text(line)
+
+    @classmethod
+    def decode(cls, raw: str) -> LogRecord:
+        f = json.loads(raw)
+        return cls(
+            level=f.get("l"), message=f.get("m"), data=f.get("d"),
+            category=f.get("g", "workflow"), step_key=f.get("k"), attempt=f.get("a"),
+            created_at_ms=_ms(f.get("c")), id=f.get("id"),
+        )  # fmt: skip
 
 
-def event_to_api(fields: dict[str, str]) -> JSONDict:
-    """`fields`: the event's JSON under "", and optional "p", "k", "d" parts."""
-    ev = json.loads(fields[""])
-    return {
-        "id": ev.get("id"),
-        "type": ev.get("t"),
-        "payload": json.loads(fields["p"]) if "p" in fields else None,
-        "createdAt": iso(ev.get("c")),
-        "deliveredAt": iso(fields.get("d")),
-        "consumedByStepKey": fields.get("k"),
-    }
+@dataclass(frozen=True)
+class EventRecord:
+    id: str | None
+    type: str | None
+    created_at_ms: int | None
+    payload_json: str | None
+    delivered_at_ms: int | None = None
+    consumed_by_step: str | None = None
+
+    @staticmethod
+    def head(event_id: str, event_type: str) -> str:
+        """What the send_event script completes with the creation time and closing brace."""
+        return dumps({"id": event_id, "t": event_type})[:-1]
+
+    @classmethod
+    def decode(cls, parts: Mapping[str, str]) -> EventRecord:
+        """`parts`: the event's JSON under "", and optional "p" payload, "k" step key of the
+        wait that consumed it and "d" delivery time."""
+        ev = json.loads(parts[""])
+        return cls(
+            id=ev.get("id"), type=ev.get("t"), created_at_ms=_ms(ev.get("c")),
+            payload_json=parts.get("p"), delivered_at_ms=_ms(parts.get("d")),
+            consumed_by_step=parts.get("k"),
+        )  # fmt: skip
 
 
-def log_to_api(raw: str) -> JSONDict:
-    rec = json.loads(raw)
-    return {
-        "id": str(rec.get("id")),
-        "stepKey": rec.get("k"),
-        "attempt": rec.get("a"),
-        "level": rec.get("l"),
-        "category": rec.get("g", "workflow"),
-        "message": rec.get("m"),
-        "data": rec.get("d"),
-        "createdAt": iso(rec.get("c")),
-    }
+# -- retrying a failed step ----------------------------------------------------------------------
 
 
-# -- retrying a failed step ---------------------------------------------------------------------
-
-
-def failed_on_nondeterminism(inst: dict[str, str]) -> bool:
+def failed_on_nondeterminism(inst: InstanceRecord) -> bool:
     """The instance errored because its workflow code no longer matched its recorded steps."""
-    if inst.get("status") != Status.ERRORED or not inst.get("error"):
-        return False
-    return bool(json.loads(inst["error"]).get("name") == NondeterminismError.__name__)
+    error = inst.error if inst.status == Status.ERRORED else None
+    return error is not None and error.get("name") == NondeterminismError.__name__
 
 
-def failed_do_step(inst: dict[str, str], raw: str) -> JSONDict | None:
+def failed_do_step(inst: InstanceRecord, raw: str) -> StepRecord | None:
     """The record of the errored `step.do` step that ended the run (`raw` is the record of the
     instance's current step), or None when the run did not end in one."""
-    rec = json.loads(raw) if raw and inst.get("cur") else None
-    if rec is None or rec.get("s") != StepStatus.ERRORED or rec.get("t") != StepType.DO:
+    rec = StepRecord.decode(raw) if raw and inst.current_step else None
+    if rec is None or rec.status != StepStatus.ERRORED or rec.type != StepType.DO:
         return None
-    return dict(rec)
-
-
-def reopened_step(rec: JSONDict) -> JSONDict:
-    """A failed step's record re-opened for one more attempt; the retry_step script adds its
-    next-retry and updated times."""
-    return {**rec, "s": StepStatus.WAITING, "m": rec.get("a", 1) + 1, "nr": None, "u": None}
+    return rec

@@ -13,7 +13,7 @@ import builtins
 
 from durable import errors
 from durable.errors import StepFailedError, WorkflowError
-from durable.records import clean_text
+from durable.records import StepError, clean_text
 from durable.types import JSONDict
 
 _LIBRARY = {
@@ -43,13 +43,11 @@ def error_record(exc: BaseException) -> JSONDict:
     return {"name": clean_text(error_name(exc)), "message": clean_text(str(exc) or error_name(exc))}
 
 
-def step_error_record(exc: BaseException) -> JSONDict:
+def step_error(exc: BaseException) -> StepError:
     """A step's error, plus the class a replay rebuilds when it differs from the name."""
     record = error_record(exc)
     kind = kind_of(exc)
-    if kind != record["name"]:
-        record["kind"] = kind
-    return record
+    return StepError(record["name"], record["message"], kind if kind != record["name"] else None)
 
 
 def _base(kind: str) -> type[BaseException] | None:
@@ -74,10 +72,10 @@ def _class_for(kind: str) -> type[StepFailedError]:
     return _CLASSES[kind]
 
 
-def step_failed(record: dict[str, str]) -> StepFailedError:
-    """Rebuild the exception of a recorded step error {name, message[, kind]}."""
-    cls = _class_for(record.get("kind") or record["name"])
+def step_failed(recorded: StepError) -> StepFailedError:
+    """Rebuild the exception of a recorded step error."""
+    cls = _class_for(recorded.kind or recorded.name)
     error = cls.__new__(cls)
-    WorkflowError.__init__(error, record["message"], name=record["name"])
-    error.args = (record["message"],)
+    WorkflowError.__init__(error, recorded.message, name=recorded.name)
+    error.args = (recorded.message,)
     return error

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -13,10 +15,10 @@ from redis.exceptions import RedisError
 
 from durable import observe
 from durable.clock import Clock
-from durable.engine import Execution, LeaseLost, owner_name
-from durable.errors import StepResultError, SuspendExecution
+from durable.engine import Execution
+from durable.errors import LeaseLost, StepResultError, SuspendExecution
 from durable.logs import bound
-from durable.records import dumps
+from durable.records import InstanceRecord, StepRecord, dumps
 from durable.replayed import error_record
 from durable.replies import Acquired, Early, Fenced, Tag
 from durable.step import Step
@@ -29,15 +31,22 @@ INLINE_RERUNS = 25
 # A worker whose clock runs ahead of Redis picks timers early; it waits out a gap this small.
 EARLY_WAIT_MS = 2000
 
+OutcomeKind = Literal["complete", "error", "suspend", "lost"]
+
 
 @dataclass
 class Outcome:
-    kind: str  # complete | error | suspend | lost
+    kind: OutcomeKind
     value: Any = None
 
 
-class Engine:
-    """Runs workflow code for instances whose jobs come due (from arq or a runner tick)."""
+def owner_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Runner:
+    """Leases instances whose jobs come due (from arq or a runner tick), runs their workflow
+    code one execution at a time, and records how each execution ended."""
 
     def __init__(
         self, store: Store, registry: Registry, *, clock: Clock | None = None, owner: str = ""
@@ -66,9 +75,7 @@ class Engine:
             if not isinstance(got, Acquired):
                 return runs
             self.clock.sync(got.now_ms)
-            execution = Execution(
-                self.store, self.clock, ref, got.fence, got.instance, got.steps, max_steps
-            )
+            execution = self._execution(ref, got, max_steps)
             runs += 1
             with bound(workflow=ref.workflow, instance=ref.instance_id, run=execution.run):
                 executing = self._execute(workflow, execution)
@@ -77,6 +84,11 @@ class Engine:
                 return runs
             job_id = next_job
         return runs
+
+    def _execution(self, ref: Ref, got: Acquired, max_steps: int | None) -> Execution:
+        instance = InstanceRecord.decode(got.instance)
+        steps = {key: StepRecord.decode(raw) for key, raw in got.steps.items()}
+        return Execution(self.store, self.clock, ref, got.fence, instance, steps, max_steps)
 
     async def _execute(self, workflow: Workflow, execution: Execution) -> str | None:
         main = asyncio.ensure_future(workflow.fn(self._event(workflow, execution), Step(execution)))
@@ -91,12 +103,11 @@ class Engine:
         return await self._finalize(execution, outcome)
 
     def _event(self, workflow: Workflow, execution: Execution) -> WorkflowEvent:
-        import json
-
-        payload: Any = json.loads(execution.inst.get("params") or "{}")
+        instance = execution.instance
+        payload: Any = instance.params
         if workflow.params is not None:
             payload = workflow.params.model_validate(payload)
-        created = datetime.fromtimestamp(int(execution.inst["created"]) / 1000, UTC)
+        created = datetime.fromtimestamp((instance.created_at_ms or 0) / 1000, UTC)
         return WorkflowEvent(
             payload=payload, timestamp=created, instance_id=execution.ref.instance_id
         )
@@ -123,66 +134,72 @@ class Engine:
         return outcome
 
     async def _finalize(self, execution: Execution, outcome: Outcome) -> str | None:
+        """Record how the execution ended; returns the job to run next at once, if any."""
         observe.get().execution_ended(execution.ref.workflow, outcome.kind)
         if outcome.kind == "lost":
             return None
-        ref, fence, run = execution.ref, execution.fence, execution.run
+        if outcome.kind == "suspend":
+            return await self._suspend(execution)
+        ended, value = self._ending(outcome)
+        if await self._finish(execution, ended, value):
+            ref = execution.ref
+            if ended == "complete":
+                log.info("instance %s/%s complete", ref.workflow, ref.instance_id)
+            else:
+                log.info("instance %s/%s errored: %r", ref.workflow, ref.instance_id, value)
+        return None
+
+    def _ending(self, outcome: Outcome) -> tuple[Literal["complete", "errored"], Any]:
+        """The run's end as stored: its output's JSON, or why it errored. An output that cannot
+        be stored errors the run."""
         if outcome.kind == "complete":
             try:
                 encoded = dumps(outcome.value)
                 if len(encoded.encode()) > self.store.settings.max_payload_bytes:
                     raise ValueError("the output exceeds the payload size limit")
+                return "complete", encoded
             except (TypeError, ValueError) as exc:
-                outcome = Outcome(
-                    "error", StepResultError(f"workflow output cannot be stored: {exc}")
-                )
-        lines, count = execution._take_logs()
-        if outcome.kind == "complete":
-            if not await self._finish(execution, "complete", encoded, lines, count):
-                return None
-            log.info("instance %s/%s complete", ref.workflow, ref.instance_id)
-            return None
-        if outcome.kind == "error":
-            error = dumps(error_record(outcome.value))
-            if not await self._finish(execution, "errored", error, lines, count):
-                return None
-            log.info("instance %s/%s errored: %r", ref.workflow, ref.instance_id, outcome.value)
-            return None
-        due = min(execution.dues, default=self.clock.now_ms())
-        released = await self.store.release(
-            ref, fence=fence, run=run, due_ms=due, log_lines=lines, log_count=count,
-            mode="suspend",
-        )  # fmt: skip
-        if isinstance(released, Fenced):
-            _lost(execution)
-            return None
-        return released.job_id if released.status == Tag.QUEUED else None
+                return "errored", StepResultError(f"workflow output cannot be stored: {exc}")
+        return "errored", outcome.value
 
     async def _finish(
-        self, execution: Execution, outcome: Literal["complete", "errored"], value: str,
-        lines: str, count: int,
-    ) -> bool:  # fmt: skip
+        self, execution: Execution, ended: Literal["complete", "errored"], value: Any
+    ) -> bool:
         """Record how the run ended; False when its lease was lost first."""
+        stored = value if ended == "complete" else dumps(error_record(value))
+        lines, count = execution.logs.take()
         done = await self.store.finish(
-            execution.ref, fence=execution.fence, run=execution.run, outcome=outcome,
-            value=value, log_lines=lines, log_count=count,
+            execution.ref, fence=execution.fence, run=execution.run, outcome=ended,
+            value=stored, log_lines=lines, log_count=count,
         )  # fmt: skip
         if isinstance(done, Fenced):
             _lost(execution)
             return False
         return True
 
+    async def _suspend(self, execution: Execution) -> str | None:
+        """Give the lease back until the earliest time the run asked for; the job to run at
+        once when that time has come already (or an event arrived meanwhile)."""
+        lines, count = execution.logs.take()
+        due = min(execution.dues, default=self.clock.now_ms())
+        released = await self.store.release(
+            execution.ref, fence=execution.fence, run=execution.run, due_ms=due,
+            log_lines=lines, log_count=count, mode="suspend",
+        )  # fmt: skip
+        if isinstance(released, Fenced):
+            _lost(execution)
+            return None
+        return released.job_id if released.status == Tag.QUEUED else None
+
     async def _handover(self, execution: Execution) -> None:
         """Shutdown while running: give the instance back so another worker takes it now."""
         if execution.lost:
             return
-        lines, count = execution._take_logs()
-        ref = execution.ref
+        lines, count = execution.logs.take()
         with contextlib.suppress(RedisError, OSError):
-            now = self.clock.now_ms()
             released = await self.store.release(
-                ref, fence=execution.fence, run=execution.run, due_ms=now, log_lines=lines,
-                log_count=count, mode="handover",
+                execution.ref, fence=execution.fence, run=execution.run,
+                due_ms=self.clock.now_ms(), log_lines=lines, log_count=count, mode="handover",
             )  # fmt: skip
             if isinstance(released, Fenced):
                 _lost(execution)

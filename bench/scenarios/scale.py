@@ -2,7 +2,7 @@
 
 Two private Redis servers: the benchmark's own (empty) and a second one holding the sleepers.
 The sleepers are created with pipelined create scripts and each is advanced once by durable's
-own Engine in this process (the code path of the API's runner tick, minus arq's pick-up cost),
+own Runner in this process (the code path of the API's runner tick, minus arq's pick-up cost),
 so each holds a real timer: status waiting, a step record, an arq job due in 30 days, in the
 same queue and indexes the measured workflows use. Then the same drain alternates between the
 two servers, so slow changes in machine load hit both sides of each pair alike.
@@ -17,7 +17,7 @@ from bench.redis_server import RedisServer
 from bench.report import Metric, metric
 from bench.scenarios.throughput import workflow_drain
 from bench.workflows import SLEEPER
-from durable.runner import Engine
+from durable.runner import Runner
 from durable.store import Ref
 
 NAME = "scale"
@@ -30,8 +30,8 @@ async def put_to_sleep(bench: Bench, n: int) -> float:
     started = time.perf_counter()
     sleepers = ids("sleeper", n)
     await bench.create(SLEEPER, sleepers)
-    engine = Engine(bench.client.store, bench.client.registry)
-    await fan_out(sleepers, lambda iid: engine.advance(Ref(SLEEPER, iid)), ADVANCE_CONCURRENCY)
+    runner = Runner(bench.client.store, bench.client.registry)
+    await fan_out(sleepers, lambda iid: runner.advance(Ref(SLEEPER, iid)), ADVANCE_CONCURRENCY)
     asleep = await bench.count(SLEEPER, "waiting")
     if asleep != n:
         raise RuntimeError(f"only {asleep} of {n} sleepers reached their timer")

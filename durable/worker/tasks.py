@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from durable import observe
 from durable.errors import ConfigurationError
-from durable.runner import Engine
+from durable.runner import Runner
 from durable.settings import Settings
 from durable.store import Ref, Store
 from durable.worker import observing
@@ -24,9 +24,9 @@ log = logging.getLogger("durable.worker")
 
 async def durable_advance(ctx: dict[str, Any], workflow: str, instance_id: str) -> None:
     """Advance one instance (the job id names the pending wake-up it answers)."""
-    engine: Engine = ctx["durable_engine"]
+    runner: Runner = ctx["durable_runner"]
     try:
-        await engine.advance(Ref(workflow, instance_id), ctx["job_id"])
+        await runner.advance(Ref(workflow, instance_id), ctx["job_id"])
     except (RedisError, OSError) as exc:
         log.warning("redis error advancing %s/%s, retrying: %s", workflow, instance_id, exc)
         raise Retry(defer=1) from exc
@@ -49,7 +49,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     settings = ctx.get("durable_settings") or Settings.from_env()
     registry = _registry(ctx)
     store = Store(ctx["redis"], settings)
-    ctx["durable_engine"] = Engine(store, registry)
+    ctx["durable_runner"] = Runner(store, registry)
     previous = ctx.get("durable_housekeeping")
     if previous is not None:  # a restarted worker (after a lost Redis) reuses its ctx
         previous.cancel()

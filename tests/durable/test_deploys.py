@@ -22,7 +22,7 @@ from durable.client import Client
 from durable.errors import ConfigurationError, InvalidStepError, ValidationError
 from durable.keys import instance_key, status_index_key, versions_key, workflow_index_key
 from durable.replies import Conflict, NotErrored, Reopened
-from durable.runner import Engine
+from durable.runner import Runner
 from durable.settings import Settings
 from durable.store import Ref, Store
 from tests.conftest import ClientFactory, WorkerPool
@@ -399,7 +399,7 @@ async def test_a_marker_uses_no_step_budget(settings: Settings, redis: Redis) ->
     await client.create("marked", instance_id="m1")
     ikey = instance_key(settings.prefix, "marked", "m1")
     job = (await reply(redis.hget(ikey, "job")) or b"").decode()
-    executions = await Engine(store, client.registry).advance(Ref("marked", "m1"), job, max_steps=1)
+    executions = await Runner(store, client.registry).advance(Ref("marked", "m1"), job, max_steps=1)
     got = await client.get("marked", "m1")
     assert got.details.output == [True, 1, 1]
     assert executions == 2  # marker and first, then second: the marker took no budget

@@ -12,7 +12,6 @@ import pytest
 from durable import NonRetryableError, StepContext, workflow
 from durable.client import Client
 from durable.models import Instance
-from durable.records import FAILED_MESSAGE_MAX, add_failed_attempt, step_to_api
 from durable.store import Store
 from tests.conftest import ClientFactory, WorkerPool
 from tests.helpers import as_json, assert_eventually
@@ -197,22 +196,45 @@ async def test_a_final_failure_is_a_failed_attempt_without_a_retry_line(
     assert history.logs == []
 
 
-# -- the record fields ---------------------------------------------------------------------------
+# -- TimeoutError raised by a step's own code ----------------------------------------------------
 
 
-def test_a_record_written_before_failed_attempts_existed_reads_as_none_failed() -> None:
-    old = {"s": "waiting", "n": "x", "t": "do", "q": 1, "a": 2, "m": 3, "nr": 5, "c": 1, "u": 2}
-    entry = step_to_api("x", old)
-    assert (entry["failedAttempts"], entry["failedAttemptsTotal"]) == ([], 0)
-    add_failed_attempt(old, {"name": "E", "message": "m"}, 1_000)
-    assert step_to_api("x", old)["failedAttempts"] == [
-        {"attempt": 2, "error": {"name": "E", "message": "m"}, "at": "1970-01-01T00:00:01.000Z"}
+@workflow("own-timeout")
+async def own_timeout(event: Any, step: Any) -> Any:
+    def socket_timeout(ctx: StepContext) -> str:
+        raise TimeoutError(f"socket timed out on attempt {ctx.attempt}")
+
+    async def quick_timeout() -> str:
+        raise TimeoutError("upstream gave up")
+
+    try:
+        await step.do("bare", socket_timeout, retries={"limit": 1, "delay": 5})
+    except Exception as exc:
+        first = f"{isinstance(exc, TimeoutError)} {exc.name}: {exc}"
+    try:
+        await step.do("bounded", quick_timeout, timeout="1 min")
+    except Exception as exc:
+        second = f"{isinstance(exc, TimeoutError)} {exc.name}: {exc}"
+    return [first, second]
+
+
+async def test_a_timeout_error_from_step_code_is_that_error_not_a_step_timeout(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
+    """Only an attempt that outlives the step's own `timeout` is a StepTimeoutError; a
+    TimeoutError the step's code raises (a socket timeout) is recorded under its own name and
+    retried by the step's policy, with or without a timeout on the step; workflow code catches
+    it as a TimeoutError."""
+    client = await start(workers, client_factory, own_timeout)
+    await client.create("own-timeout", instance_id="o1")
+    got = await finished(client, "own-timeout", "o1")
+    assert got.details.output == [
+        "True TimeoutError: socket timed out on attempt 2",
+        "True TimeoutError: upstream gave up",
     ]
-
-
-def test_a_failed_attempt_keeps_a_bounded_message() -> None:
-    rec: dict[str, Any] = {"s": "running", "a": 1}
-    add_failed_attempt(rec, {"name": "E", "message": "x" * 10_000, "kind": "E"}, 0)
-    kept = rec["fa"][0]["e"]
-    assert set(kept) == {"name", "message"}
-    assert len(kept["message"]) == FAILED_MESSAGE_MAX and kept["message"].endswith("…")
+    bare, bounded = (await client.history("own-timeout", "o1", order="asc")).steps
+    assert (bare.status, bare.attempts, bare.timeout_ms) == ("errored", 2, None)
+    assert [f.error.name for f in bare.failed_attempts] == ["TimeoutError", "TimeoutError"]
+    assert as_json(bare.error) == {"name": "TimeoutError", "message": bare.error.message}
+    assert (bounded.status, bounded.attempts, bounded.timeout_ms) == ("errored", 1, 60_000)
+    assert bounded.error is not None and bounded.error.name == "TimeoutError"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from durable import keys
-from durable.records import encode_step
+from durable.records import StepRecord
 from durable.replies import (
     Acquired,
     Conflict,
@@ -36,6 +36,7 @@ from durable.replies import (
 )
 from durable.settings import Settings
 from durable.store import SCRIPTS, Ref, Store
+from durable.types import StepStatus, StepType
 from tests.helpers import assert_eventually, reply
 
 
@@ -45,6 +46,11 @@ def store(redis: Any, settings: Settings) -> Store:
 
 
 REF = Ref("wf", "i1")
+
+
+def step(status: StepStatus, **fields: Any) -> str:
+    """A `do` step record named "a", first in its run, as the engine writes it."""
+    return StepRecord(status, "a", StepType.DO, 1, **fields).encode()
 
 
 async def inst(store: Store) -> dict[str, str]:
@@ -119,7 +125,7 @@ async def test_acquire_refuses_a_missing_or_ended_instance(store: Store) -> None
 async def test_writes_with_a_stale_fence_are_rejected(store: Store) -> None:
     await store.create(REF, params="{}")
     await acquire(store)
-    rec = encode_step({"s": "completed", "n": "a", "t": "do", "q": 1, "r": 1})
+    rec = step(StepStatus.COMPLETED, result=1)
     await terminate(store)
     assert await save(store, rec) == Fenced()
     steps = await reply(store.redis.hgetall(keys.steps_key(store.settings.prefix, "wf", "i1", 0)))
@@ -135,8 +141,8 @@ async def test_writes_with_a_stale_fence_are_rejected(store: Store) -> None:
 async def test_the_first_committed_step_result_wins(store: Store) -> None:
     await store.create(REF, params="{}")
     await acquire(store)
-    one = encode_step({"s": "completed", "n": "a", "t": "do", "q": 1, "r": 1})
-    two = encode_step({"s": "completed", "n": "a", "t": "do", "q": 1, "r": 2})
+    one = step(StepStatus.COMPLETED, result=1)
+    two = step(StepStatus.COMPLETED, result=2)
     assert await save(store, one) == Saved(pause_requested=False, woken=False)
     assert await save(store, two) == Exists(one)
 
@@ -211,14 +217,14 @@ async def test_restart_opens_a_new_run_and_persists_old_keys(store: Store) -> No
 async def test_retry_step_compares_and_sets_the_step_record(store: Store) -> None:
     await store.create(REF, params="{}")
     await acquire(store)
-    rec = encode_step({"s": "errored", "n": "a", "t": "do", "q": 1, "a": 1, "m": 1})
+    rec = step(StepStatus.ERRORED, attempt=1)
     await save(store, rec)
     finished = await store.finish(
         REF, fence="1", run=0, outcome="errored", value='{"name":"E","message":"m"}',
         log_lines="", log_count=0,
     )  # fmt: skip
     assert finished == Finished()
-    head = encode_step({"s": "waiting", "n": "a", "t": "do", "q": 1, "a": 1, "m": 2})[:-1]
+    head = StepRecord.decode(rec).reopened().retry_head()
     assert await retry(store, "other", head) == Conflict()
     res = await retry(store, rec, head)
     assert isinstance(res, Reopened) and json.loads(res.record)["m"] == 2
@@ -261,7 +267,7 @@ async def test_read_answers_the_instance_and_the_record_of_its_current_step(stor
     assert await store.read(REF) == NotFound()
     await store.create(REF, params="{}")
     await acquire(store)
-    rec = encode_step({"s": "completed", "n": "a", "t": "do", "q": 1, "r": 1})
+    rec = step(StepStatus.COMPLETED, result=1)
     await save(store, rec)
     snapshot = await store.read(REF)
     assert isinstance(snapshot, Snapshot)
@@ -300,7 +306,7 @@ async def test_a_full_run_refuses_new_steps(redis: Any, settings: Settings) -> N
     store = Store(redis, settings)
     await store.create(REF, params="{}")
     await acquire(store)
-    rec = encode_step({"s": "completed", "n": "a", "t": "do", "q": 1, "r": 1})
+    rec = step(StepStatus.COMPLETED, result=1)
     full = await store.save_step(
         REF, fence="1", run=0, key="a", record=rec, mode="commit", log_lines="", log_count=0,
         max_steps=0,

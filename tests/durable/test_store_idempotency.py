@@ -8,7 +8,7 @@ from typing import Any
 
 from durable import NonRetryableError, keys, workflow
 from durable.client import IDEMPOTENCY_TTL_MS, Client
-from durable.records import dumps, encode_step
+from durable.records import StepRecord, dumps
 from durable.replies import Controlled, NotErrored, Recalled, Reopened, Restarted, Terminal
 from durable.store import Ref
 from durable.workflow import RegistryLike
@@ -75,8 +75,7 @@ async def test_two_racing_retry_step_calls_with_one_key_reopen_the_step_once(
     ref = Ref("doomed", "c3")
     steps = keys.steps_key(client.settings.prefix, "doomed", "c3", 0)
     raw = (await reply(client.redis.hget(steps, "fails"))).decode()
-    reopened = {**json.loads(raw), "s": "waiting", "m": 2}
-    head = encode_step(reopened)[:-1]
+    head = StepRecord.decode(raw).reopened().retry_head()
     answer = dumps({"r": 0, "k": "fails", "a": 1, "m": 2})[:-1]
     args = {"key": "fails", "expected": raw, "head": head, "delay_ms": 0, "answer": answer}
     first = await client.store.retry_step(ref, **args, idempotency_key="race", answer_ttl_ms=TTL)

@@ -1,0 +1,109 @@
+"""The public (API) shapes of stored records: the camelCase dicts that Client.get, history and
+listings return (durable.models validates them). Records come decoded (durable.records)."""
+
+from __future__ import annotations
+
+import json
+
+from durable.records import (
+    EventRecord,
+    FailedAttempt,
+    InstanceRecord,
+    LogRecord,
+    StepError,
+    StepRecord,
+    iso,
+)
+from durable.types import JSONDict
+
+
+def error_to_api(error: StepError) -> JSONDict:
+    return {"name": error.name, "message": error.message}
+
+
+def failed_attempt_to_api(failure: FailedAttempt) -> JSONDict:
+    return {
+        "attempt": failure.attempt,
+        "error": error_to_api(failure.error),
+        "at": iso(failure.failed_at_ms),
+    }
+
+
+def step_to_api(key: str, rec: StepRecord) -> JSONDict:
+    out: JSONDict = {
+        "stepKey": key,
+        "name": rec.name,
+        "type": rec.type,
+        "status": rec.status,
+        "attempts": rec.attempt,
+        "maxAttempts": rec.max_attempts,
+        "timeoutMs": rec.timeout_ms,
+        "nextRetryAt": iso(rec.next_retry_at_ms),
+        "wakeAt": iso(rec.wake_at_ms),
+        "waitEventType": rec.event_type,
+        "failedAttempts": [failed_attempt_to_api(item) for item in rec.failed_attempts],
+        "failedAttemptsTotal": rec.failed_attempts_total,
+        "result": rec.result,
+        "createdAt": iso(rec.created_at_ms),
+        "updatedAt": iso(rec.updated_at_ms),
+    }
+    if rec.error is not None:
+        out["error"] = error_to_api(rec.error)
+    return out
+
+
+def current_step_to_api(key: str, rec: StepRecord) -> JSONDict:
+    out = step_to_api(key, rec)
+    for name in ("result", "createdAt", "updatedAt"):
+        out.pop(name)
+    return out
+
+
+def details(inst: InstanceRecord) -> JSONDict:
+    out: JSONDict = {"status": inst.status, "runNumber": inst.run}
+    if inst.error_json:
+        out["error"] = json.loads(inst.error_json)
+    if inst.output_json:
+        out["output"] = json.loads(inst.output_json)
+    return out
+
+
+def meta(inst: InstanceRecord, current: JSONDict | None) -> JSONDict:
+    out: JSONDict = {
+        "workflowName": inst.workflow,
+        "version": inst.version,  # the code version that created it; null when unnamed
+        "runNumber": inst.run,
+        "params": inst.params,
+        "pauseRequested": inst.pause_requested,
+        "createdAt": iso(inst.created_at_ms),
+        "updatedAt": iso(inst.updated_at_ms),
+        "startedAt": iso(inst.started_at_ms),
+        "completedAt": iso(inst.completed_at_ms),
+    }
+    if current is not None:
+        out["currentStep"] = current
+    return out
+
+
+def event_to_api(event: EventRecord) -> JSONDict:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "payload": None if event.payload_json is None else json.loads(event.payload_json),
+        "createdAt": iso(event.created_at_ms),
+        "deliveredAt": iso(event.delivered_at_ms),
+        "consumedByStepKey": event.consumed_by_step,
+    }
+
+
+def log_to_api(line: LogRecord) -> JSONDict:
+    return {
+        "id": str(line.id),
+        "stepKey": line.step_key,
+        "attempt": line.attempt,
+        "level": line.level,
+        "category": line.category,
+        "message": line.message,
+        "data": line.data,
+        "createdAt": iso(line.created_at_ms),
+    }
