@@ -25,6 +25,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from opentelemetry.util.types import Attributes
 
 from durable.observe import Observer
+from durable.records import InstanceRecord
 
 if TYPE_CHECKING:
     from durable.replies import Acquired
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 TRACER_NAME = "durable"
-INSTANCE_FIELD = "tp"  # the instance hash field holding the traceparent (create, send_event)
 
 _propagator = TraceContextTextMapPropagator()
 _provider: TracerProvider | None = None
@@ -80,14 +80,15 @@ class Spans(Observer):
     async def _execution(
         self, found: Tracer, call: Awaitable[T], ref: Ref, acquired: Acquired
     ) -> T:
+        instance = InstanceRecord.decode(acquired.instance)
         attributes: Attributes = {
             "durable.workflow": ref.workflow,
             "durable.instance": ref.instance_id,
-            "durable.run": int(acquired.instance.get("run") or 0),
+            "durable.run": instance.run,
         }
         with found.start_as_current_span(
             f"execute {ref.workflow}",
-            context=_parent(acquired.instance.get(INSTANCE_FIELD)),
+            context=_parent(instance.traceparent),  # of the create or event that led here
             kind=SpanKind.CONSUMER,
             attributes=attributes,
         ) as span:
