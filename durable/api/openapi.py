@@ -26,7 +26,8 @@ from durable.validation import LIST_STATUSES
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 INSTANCE = "/{workflow}/instances/{id}"
-COMMON_ERRORS = ("UNAUTHORIZED", "SERVICE_UNAVAILABLE", "INTERNAL_SERVER_ERROR")
+COMMON_ERRORS = ("UNAUTHORIZED", "INTERNAL_SERVER_ERROR")
+STORE_ERRORS = ("SERVICE_UNAVAILABLE",)  # routes that read or write Redis
 BODY_ERRORS = ("VALIDATION_ERROR", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE")
 FOUND_ERRORS = ("WORKFLOW_NOT_FOUND", "INSTANCE_NOT_FOUND", "INVALID_INSTANCE_ID")
 
@@ -44,12 +45,15 @@ class Operation:
     query: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     also: tuple[tuple[int, str, type[BaseModel]], ...] = ()  # more (status, description, shape)
-    common_errors: bool = True
+    common_errors: bool = True  # False: no token needed, and none of COMMON_ERRORS
+    store: bool = True  # it calls Redis, so it can answer SERVICE_UNAVAILABLE
 
 
 def _control(action: str) -> Operation:
     summary = f"{action.capitalize()} an instance (see the control rules in the docs)."
-    errors = (*FOUND_ERRORS, *BODY_ERRORS, "INSTANCE_TERMINAL")
+    # restart starts a new run from any status; the others refuse an ended instance
+    ended = () if action == "restart" else ("INSTANCE_TERMINAL",)
+    errors = (*FOUND_ERRORS, *BODY_ERRORS, *ended)
     return Operation(
         "post",
         f"{INSTANCE}/{action}",
@@ -62,7 +66,9 @@ def _control(action: str) -> Operation:
 
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("get", "", "listWorkflows", "List registered workflows.", shapes.WorkflowList),
+    Operation(
+        "get", "", "listWorkflows", "List registered workflows.", shapes.WorkflowList, store=False
+    ),
     Operation(
         "get",
         "/{workflow}/instances",
@@ -168,7 +174,9 @@ OPERATIONS: tuple[Operation, ...] = (
         also=((503, "Redis is down.", shapes.Health),),
         common_errors=False,
     ),
-    Operation("get", "/openapi.json", "openapi", "This document.", shapes.OpenAPIDocument),
+    Operation(
+        "get", "/openapi.json", "openapi", "This document.", shapes.OpenAPIDocument, store=False
+    ),
 )
 
 QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
@@ -281,12 +289,23 @@ def _responses(op: Operation, refs: dict[str, dict[str, Any]]) -> dict[str, Any]
     responses = {str(op.status): _response("Success.", refs[op.response.__name__])}
     for status, description, shape in op.also:
         responses[str(status)] = _response(description, refs[shape.__name__])
-    codes: dict[int, list[str]] = {}
-    for code in (*op.errors, *(COMMON_ERRORS if op.common_errors else ())):
-        codes.setdefault(STATUS_BY_CODE[code], []).append(code)
-    for status, names in sorted(codes.items()):
-        responses[str(status)] = _response(" or ".join(names), refs["Error"])
+    for status, names in sorted(_error_codes(op).items()):
+        responses[str(status)] = _response(" or ".join(names), _error_schema(names, refs))
     return responses
+
+
+def _error_codes(op: Operation) -> dict[int, list[str]]:
+    """The error codes an operation can answer with, by HTTP status."""
+    common = (*COMMON_ERRORS, *(STORE_ERRORS if op.store else ())) if op.common_errors else ()
+    codes: dict[int, list[str]] = {}
+    for code in dict.fromkeys((*op.errors, *common)):
+        codes.setdefault(STATUS_BY_CODE[code], []).append(code)
+    return codes
+
+
+def _error_schema(codes: list[str], refs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The Error shape, with `code` limited to the codes this status carries here."""
+    return {"allOf": [refs["Error"], {"properties": {"code": {"enum": codes}}}]}
 
 
 def _response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
