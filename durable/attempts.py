@@ -133,8 +133,10 @@ class Attempts(Recorder):
         if len(encoded.encode()) > limit:
             error = StepResultError(f"step {key!r} returned {len(encoded)} bytes; limit {limit}")
             return await self._fail(key, rec, error)
-        done = replace(rec, status=StepStatus.COMPLETED, updated_at_ms=self.now(), error=None)
-        winner = await self.save(key, replace(done, result=None), result_json=encoded)
+        done = replace(
+            rec, status=StepStatus.COMPLETED, updated_at_ms=self.now(), error=None, result=None
+        )
+        winner = await self.save(key, done, result_json=encoded)
         if winner is not None:
             return self.replay(winner)
         observe.get().step(self.ref.workflow, StepType.DO, "completed")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, Literal, NoReturn
 
 from durable import observe
@@ -142,8 +141,9 @@ class Recorder:
         order, self.next_order = self.next_order, self.next_order + 1
         observe.get().step(self.ref.workflow, step_type, "started")
         now = self.now()
-        rec = StepRecord(StepStatus.RUNNING, name, step_type, order)
-        return replace(rec, created_at_ms=now, updated_at_ms=now)
+        return StepRecord(
+            StepStatus.RUNNING, name, step_type, order, created_at_ms=now, updated_at_ms=now
+        )
 
     # -- writes --------------------------------------------------------------------------------
 
