@@ -50,7 +50,7 @@ from durable.records import EventRecord, InstanceRecord, StepRecord
 from durable.replies import Conflict, NotErrored, NotFound, Recalled, Terminal
 from durable.runner import Runner
 from durable.settings import Settings
-from durable.store import IdempotentOp, Ref, Store, ref_from_job_id
+from durable.store import IdempotentOp, Ref, Store
 from durable.types import TERMINAL_STATUSES, JSONDict, Status
 from durable.workflow import Registry, RegistryLike, Workflow, as_registry
 
@@ -369,21 +369,10 @@ class Client:
     # -- in-process runner ---------------------------------------------------------------------
 
     async def tick(self, *, max_instances: int = 10, max_steps: int = 100) -> int:
-        """Advance due instances inside this process (for the API's runner tick)."""
-        if self._runner is None:
-            self._runner = Runner(self.store, self.registry)
+        """Advance due instances inside this process (Runner.tick; the API's runner tick)."""
+        self._runner = self._runner or Runner(self.store, self.registry)
         async with _store_errors(timeout_s=None):  # runs workflow code: no overall bound
-            await self.store.reap()
-            now = await self.store.redis_time_ms()
-            jobs = await self.store.due_jobs(now, max_instances * 4)
-            processed = 0
-            for job_id in jobs:
-                ref = ref_from_job_id(self.settings.prefix, job_id)
-                if ref is None or processed >= max_instances:
-                    continue
-                if await self._runner.advance(ref, job_id, max_steps=max_steps):
-                    processed += 1
-        return processed
+            return await self._runner.tick(max_instances=max_instances, max_steps=max_steps)
 
     # -- counts --------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from durable.records import InstanceRecord, StepRecord, dumps
 from durable.replayed import error_record
 from durable.replies import Acquired, Early, Fenced, Tag
 from durable.step import Step
-from durable.store import Ref, Store
+from durable.store import Ref, Store, ref_from_job_id
 from durable.workflow import Registry, Workflow, WorkflowEvent
 
 log = logging.getLogger("durable.runner")
@@ -84,6 +84,19 @@ class Runner:
                 return runs
             job_id = next_job
         return runs
+
+    async def tick(self, *, max_instances: int = 10, max_steps: int | None = 100) -> int:
+        """Advance the instances whose jobs are due, in this process (a runner tick, for tests
+        and scripts without workers): at most `max_instances` of them, `max_steps` steps each.
+        Returns how many it advanced."""
+        await self.store.reap()
+        now = await self.store.redis_time_ms()
+        processed = 0
+        for job_id in await self.store.due_jobs(now, max_instances * 4):
+            ref = ref_from_job_id(self.store.settings.prefix, job_id)
+            if ref is not None and processed < max_instances:
+                processed += bool(await self.advance(ref, job_id, max_steps=max_steps))
+        return processed
 
     def _execution(self, ref: Ref, got: Acquired, max_steps: int | None) -> Execution:
         instance = InstanceRecord.decode(got.instance)
