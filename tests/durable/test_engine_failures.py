@@ -11,6 +11,7 @@ import pytest
 
 from durable import NonRetryableError, StepContext, workflow
 from durable.client import Client
+from durable.errors import WorkflowError
 from durable.models import Instance
 from durable.store import Store
 from tests.conftest import ClientFactory, WorkerPool
@@ -209,11 +210,11 @@ async def own_timeout(event: Any, step: Any) -> Any:
 
     try:
         await step.do("bare", socket_timeout, retries={"limit": 1, "delay": 5})
-    except Exception as exc:
+    except WorkflowError as exc:
         first = f"{isinstance(exc, TimeoutError)} {exc.name}: {exc}"
     try:
         await step.do("bounded", quick_timeout, timeout="1 min")
-    except Exception as exc:
+    except WorkflowError as exc:
         second = f"{isinstance(exc, TimeoutError)} {exc.name}: {exc}"
     return [first, second]
 
@@ -235,6 +236,7 @@ async def test_a_timeout_error_from_step_code_is_that_error_not_a_step_timeout(
     bare, bounded = (await client.history("own-timeout", "o1", order="asc")).steps
     assert (bare.status, bare.attempts, bare.timeout_ms) == ("errored", 2, None)
     assert [f.error.name for f in bare.failed_attempts] == ["TimeoutError", "TimeoutError"]
+    assert bare.error is not None
     assert as_json(bare.error) == {"name": "TimeoutError", "message": bare.error.message}
     assert (bounded.status, bounded.attempts, bounded.timeout_ms) == ("errored", 1, 60_000)
     assert bounded.error is not None and bounded.error.name == "TimeoutError"
