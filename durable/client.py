@@ -13,7 +13,6 @@ import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from redis.asyncio import Redis
@@ -21,7 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
-from durable import listing, records, tracing, validation, views
+from durable import listing, retry_step, tracing, validation, views
 from durable.durations import Duration, to_ms
 from durable.errors import (
     FailedStepNotRetryableError,
@@ -43,7 +42,6 @@ from durable.models import (
     InstancePage,
     InstanceSummary,
     RetryAccepted,
-    RetryInfo,
     WorkflowSummary,
 )
 from durable.records import EventRecord, InstanceRecord, StepRecord
@@ -51,7 +49,7 @@ from durable.replies import Conflict, NotErrored, NotFound, Recalled, Terminal
 from durable.runner import Runner
 from durable.settings import Settings
 from durable.store import IdempotentOp, Ref, Store
-from durable.types import TERMINAL_STATUSES, JSONDict, Status
+from durable.types import TERMINAL_STATUSES, JSONDict
 from durable.workflow import Registry, RegistryLike, Workflow, as_registry
 
 BATCH_LIMIT = 1000
@@ -342,12 +340,12 @@ class Client:
         key = validation.idempotency_key(idempotency_key)
         inst, raw = await self._read(ref)
         if key is not None and (saved := await self._recall(ref, "retry-step", key)):
-            return _retry_accepted(ref, saved)
-        plan = _retry_plan(ref, inst, raw, delay_ms)
+            return retry_step.accepted(ref, saved)
+        plan = retry_step.plan(ref, inst, raw, delay_ms)
         async with _store_errors():
             reply = await self.store.retry_step(
                 ref, key=plan.step_key, expected=plan.expected, head=plan.head,
-                delay_ms=delay_ms, answer=records.dumps(plan.answer)[:-1],
+                delay_ms=delay_ms, answer=plan.answer_head,
                 idempotency_key=key or "", answer_ttl_ms=IDEMPOTENCY_TTL_MS,
             )  # fmt: skip
         if isinstance(reply, NotFound):
@@ -357,8 +355,8 @@ class Client:
         if isinstance(reply, Conflict):
             raise FailedStepNotRetryableError("the instance changed meanwhile; try again")
         if isinstance(reply, Recalled):
-            return _retry_accepted(ref, json.loads(reply.answer))
-        return _retry_accepted(ref, {**plan.answer, "at": reply.at_ms})
+            return retry_step.accepted(ref, json.loads(reply.answer))
+        return retry_step.accepted(ref, {**plan.answer, "at": reply.at_ms})
 
     async def _recall(self, ref: Ref, op: IdempotentOp, key: str) -> JSONDict | None:
         """The answer remembered for an operation's idempotency key, if any."""
@@ -437,55 +435,6 @@ def _run_number(value: Any, current: int) -> int:
             [{"path": "runNumber", "message": "no such run"}],
         )
     return run
-
-
-@dataclass(frozen=True)
-class _RetryPlan:
-    """What the retry_step script compares and writes: the step key ('' for a replay), the
-    record or error it expects, the re-opened record's head, and the answer it remembers (r run,
-    k step key, a attempts, m max attempts; or rp replay and s status)."""
-
-    step_key: str
-    expected: str
-    head: str
-    answer: JSONDict
-
-
-def _retry_plan(ref: Ref, inst: InstanceRecord, raw: str, delay_ms: int) -> _RetryPlan:
-    run = inst.run
-    if records.failed_on_nondeterminism(inst):  # fixed code replays the run's recorded steps
-        status = "waiting" if delay_ms else "queued"
-        return _RetryPlan("", inst.error_json or "", "", {"r": run, "rp": 1, "s": status})
-    if inst.status != Status.ERRORED:
-        raise InstanceNotErroredError(ref.instance_id, inst.status)
-    failed = records.failed_do_step(inst, raw)
-    if failed is None or inst.current_step is None:
-        raise FailedStepNotRetryableError(
-            "the instance did not fail in a step.do step, so there is no step to retry; "
-            "restart the instance instead"
-        )
-    reopened = failed.reopened()
-    key = inst.current_step
-    answer = {"r": run, "k": key, "a": reopened.attempt, "m": reopened.max_attempts}
-    return _RetryPlan(key, raw, reopened.retry_head(), answer)
-
-
-def _retry_accepted(ref: Ref, answer: JSONDict) -> RetryAccepted:
-    """The retry-failed-step answer from what the script remembered (see _RetryPlan; "at" is
-    the scheduled ms)."""
-    replay = bool(answer.get("rp"))
-    steps = {} if replay else {"step_key": answer["k"], "attempts": answer["a"]}
-    if not replay:
-        steps["max_attempts"] = answer["m"]
-    retry = RetryInfo.model_validate(
-        {**steps, "scheduled_at": records.iso(answer["at"]), "replay": replay}
-    )
-    details = Details.model_validate(
-        {"status": answer.get("s", "waiting"), "runNumber": answer["r"]}
-    )
-    return RetryAccepted(
-        accepted=True, instance=InstanceSummary(id=ref.instance_id, details=details), retry=retry
-    )
 
 
 def _new_id() -> str:
