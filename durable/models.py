@@ -43,7 +43,11 @@ class Model(BaseModel):
     """Frozen; built from camelCase JSON names or snake_case attribute names alike."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, frozen=True
+        alias_generator=to_camel,
+        field_title_generator=lambda name, _info: to_camel(name),  # schema titles: JSON names
+        validate_by_name=True,
+        validate_by_alias=True,
+        frozen=True,
     )
 
 
