@@ -81,14 +81,22 @@ def durable_command() -> str:
 
 
 def banner(
-    base_url: str, workers: int, redis_url: str, store: str, command: str = "durable"
+    base_url: str,
+    workers: int,
+    redis_url: str,
+    store: str,
+    command: str = "durable",
+    dashboard_url: str = "",
 ) -> str:
     return "\n".join(
-        [
+        line
+        for line in [
             f"durable dev: API at {base_url} with {workers} worker(s); Redis {redis_url} ({store})",
+            f"Dashboard: {dashboard_url}" if dashboard_url else "",
             f"Try:  {command} -b {base_url} workflows list",
             "Stop with Ctrl-C.",
         ]
+        if line
     )
 
 
@@ -154,7 +162,10 @@ def dev(
         env,
         report=lambda m: say(m, err=True),
     )
-    lines = banner(base_url, workers, shown_url(redis), redis.description, durable_command())
+    dashboard = f"http://{public_host(host)}:{port}/dashboard"
+    lines = banner(
+        base_url, workers, shown_url(redis), redis.description, durable_command(), dashboard
+    )
     try:
         code = _run(supervisor, base_url, lines)
     finally:

@@ -42,7 +42,9 @@ def test_child_commands_and_banner() -> None:
     assert public_host("0.0.0.0") == "127.0.0.1" and public_host("::1") == "[::1]"
     text = banner("http://127.0.0.1:8123/api/workflows", 2, "redis://127.0.0.1:1/0", "x", "dur")
     assert "Try:  dur -b http://127.0.0.1:8123/api/workflows workflows list" in text
-    assert "Redis redis://127.0.0.1:1/0 (x)" in text
+    assert "Redis redis://127.0.0.1:1/0 (x)" in text and "Dashboard" not in text
+    url = "http://127.0.0.1:8123/dashboard"
+    assert f"Dashboard: {url}" in banner("http://a/b", 1, "redis://r", "x", "d", url)
 
 
 def test_banner_command_works_as_typed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
