@@ -20,6 +20,16 @@ def bearer_matches(header: str | None, token: str) -> bool:
     return hmac.compare_digest(supplied.strip().encode(), token.encode())
 
 
+async def policy_allows(authorize: Authorize | None, request: Request) -> bool:
+    """The custom `authorize` policy's verdict (sync or async); no policy allows."""
+    if authorize is None:
+        return True
+    verdict = authorize(request)
+    if inspect.isawaitable(verdict):
+        verdict = await verdict
+    return verdict is True
+
+
 def route_path(scope: Scope) -> str:
     """The path the router matches: without the root path of a server prefix or outer Mount."""
     path: str = scope["path"]
@@ -57,9 +67,4 @@ class AuthMiddleware:
     async def allowed(self, request: Request) -> bool:
         if self.token and not bearer_matches(request.headers.get("authorization"), self.token):
             return False
-        if self.authorize is None:
-            return True
-        verdict = self.authorize(request)
-        if inspect.isawaitable(verdict):
-            verdict = await verdict
-        return verdict is True
+        return await policy_allows(self.authorize, request)

@@ -3,7 +3,6 @@ API's bearer-only check, by a small Starlette app with its own guard and error p
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -16,7 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from durable.api.auth import route_path
+from durable.api.auth import policy_allows, route_path
 from durable.api.types import Authorize
 from durable.dashboard import actions, pages, session
 from durable.dashboard.context import API_APP, AUTH, settings_of
@@ -130,12 +129,7 @@ class Guard:
         return None
 
     async def allowed(self, request: Request) -> bool:
-        if self.authorize is None:
-            return True
-        verdict = self.authorize(request)
-        if inspect.isawaitable(verdict):
-            verdict = await verdict
-        return verdict is True
+        return await policy_allows(self.authorize, request)
 
 
 def sign_in_first(request: Request, path: str) -> Response:
