@@ -21,6 +21,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from durable import listing, retry_step, tracing, validation, views
+from durable.cluster import AnyRedis
 from durable.durations import Duration, to_ms
 from durable.errors import (
     FailedStepNotRetryableError,
@@ -41,6 +42,7 @@ from durable.models import (
     Instance,
     InstancePage,
     InstanceSummary,
+    QueueDepth,
     RetryAccepted,
     WorkflowSummary,
 )
@@ -74,7 +76,8 @@ async def _store_errors(timeout_s: float | None = STORE_TIMEOUT_S) -> AsyncItera
 
 def connect(settings: Settings) -> Redis:
     """A pool that retries a command briefly on a dropped connection (a Redis restart), then
-    gives up quickly so API callers get a 503 instead of a hang."""
+    gives up quickly so API callers get a 503 instead of a hang. When it turns out to speak to
+    a Redis Cluster node, the store swaps it for a cluster client on first use (Store.open)."""
     return Redis.from_url(  # type: ignore[no-any-return]
         settings.redis_url,
         socket_timeout=5,
@@ -95,13 +98,25 @@ class Client:
         self.registry: Registry = as_registry(workflows)
         self.settings = settings or Settings.from_env()
         self._owns_redis = redis is None
-        self.redis = redis if redis is not None else connect(self.settings)
-        self.store = Store(self.redis, self.settings)
+        self._redis = redis if redis is not None else connect(self.settings)
+        self.store = Store(self._redis, self.settings)
         self._runner: Runner | None = None
 
+    @property
+    def redis(self) -> AnyRedis:
+        """The Redis client in use: on a Redis Cluster, once open, the cluster client."""
+        return self.store.redis
+
+    async def open(self) -> None:
+        """Reach Redis and read the partition layout now rather than on the first call.
+        Raises PartitionsError when this process's partitions disagree with Redis."""
+        async with _store_errors():
+            await self.store.open()
+
     async def aclose(self) -> None:
+        await self.store.aclose()
         if self._owns_redis:
-            await self.redis.aclose()
+            await self._redis.aclose()
 
     async def ping(self) -> None:
         async with _store_errors():
@@ -234,8 +249,8 @@ class Client:
         cursors = {"steps": steps_cursor, "events": events_cursor, "logs": logs_cursor}
         async with _store_errors():
             page = await read_history(
-                self.redis, self.settings.prefix, ref, run, size, direction, include_logs, cursors,
-                log_filter,
+                self.redis, self.store.space(ref), ref, run, size, direction, include_logs,
+                cursors, log_filter,
             )  # fmt: skip
         return History.model_validate(page)
 
@@ -376,10 +391,22 @@ class Client:
 
     async def counts(self, workflow: str) -> dict[str, int]:
         """How many instances of `workflow` are in each status (every status is a key), read
-        from the status indexes in one round trip."""
+        from the status indexes (of every partition) in one round trip."""
         self._workflow(workflow)
         async with _store_errors():
             return await listing.counts(self.store, workflow)
+
+    async def counts_by_workflow(self) -> dict[str, dict[str, int]]:
+        """`counts` of every registered workflow, in one round trip."""
+        async with _store_errors():
+            return await listing.counts_by_workflow(self.store, list(self.registry))
+
+    async def queue_depth(self, *, now_ms: int | None = None) -> QueueDepth:
+        """How many wake-ups are due now (queued instances, fired timers no worker has
+        started) and how many later (sleeps, retry backoffs, event-wait deadlines)."""
+        async with _store_errors():
+            due, later = await listing.queue_depth(self.store, now_ms)
+        return QueueDepth(due=due, scheduled=later)
 
     # -- waiting -------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ DurableError
  ├── InvalidDurationError (also ValueError)
  ├── InstanceWaitTimeoutError (also TimeoutError)  Client.wait gave up; the instance runs on
  ├── ConfigurationError                 bad settings or registry import path
+ │    └── PartitionsError               DURABLE_PARTITIONS disagrees with what Redis holds
  ├── RedisUnreachableError             a service could not reach Redis at start-up
  ├── MetricsServerError               a worker could not serve its metrics port
  └── ClientError                        control-plane errors; each has a stable `code`
@@ -168,6 +169,11 @@ class InstanceWaitTimeoutError(DurableError, TimeoutError):
 
 class ConfigurationError(DurableError):
     """Invalid settings, or a registry import path that cannot be loaded."""
+
+
+class PartitionsError(ConfigurationError):
+    """The partitions this process is configured with (DURABLE_PARTITIONS) are not those its
+    Redis holds, or a repartition is under way: the process must not start."""
 
 
 class RedisUnreachableError(DurableError):

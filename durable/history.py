@@ -10,9 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from durable import keys, validation, views
+from durable.cluster import AnyRedis
 from durable.errors import ValidationError
 from durable.records import EventRecord, LogRecord, StepRecord
 from durable.store import Ref
@@ -92,7 +91,7 @@ def _logs(raw: list[Any], wanted: LogFilter) -> list[tuple[int, JSONDict]]:
 
 
 async def read_history(
-    redis: Redis,
+    redis: AnyRedis,
     prefix: str,
     ref: Ref,
     run: int,

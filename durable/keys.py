@@ -1,7 +1,16 @@
 """The Redis key schema, on one screen. No other module spells a key, Lua scripts included.
 
 P is the deployment's prefix (DURABLE_PREFIX); wf/id is an instance's member (`tag`).
-Per instance (the hash tag `{wf/id}` keeps an instance's keys in one cluster slot):
+Partitions (durable/partitions.py): with one partition, the default on one Redis, every key is
+spelled as below. With several, each partition's keys are spelled the same with P standing for
+`P:{<partition tag>}` (`partition_prefix`): that first hash tag decides the cluster slot, so
+each script touches one slot. Every function below takes that partition prefix as `prefix`,
+but the deployment's own keys, which take P itself:
+  P:meta                    hash    the partition layout: partitions, tags (and repartition_to
+                                    while `durable admin repartition` runs)
+  P:workers                 zset    live workers by heartbeat expiry ms (who serves which
+                                    partition)
+Per instance (with one partition, the hash tag `{wf/id}` keeps its keys in one cluster slot):
   P:{wf/id}:i               hash    the instance record (status, run, lease, fence, output, ...)
   P:{wf/id}:s:<run>         hash    step key -> step record (JSON)
   P:{wf/id}:e:<run>         hash    event seq -> event record (JSON); seq is arrival order
@@ -56,6 +65,37 @@ def tag(workflow: str, instance_id: str) -> str:
 def split_tag(member: str) -> tuple[str, str]:
     workflow, _, instance_id = member.partition(TAG_SEPARATOR)
     return workflow, instance_id
+
+
+# -- partitions and the deployment ---------------------------------------------------------------
+
+
+def partition_prefix(prefix: str, partition_tag: str) -> str:
+    """The prefix of one partition's keys: the deployment's prefix followed by the partition's
+    hash tag, or the prefix alone for the one-partition layout (tag "")."""
+    return f"{prefix}:{{{partition_tag}}}" if partition_tag else prefix
+
+
+def partition_tag_of(prefix: str, key: str) -> str:
+    """The partition tag a key of this deployment carries ("" in the one-partition layout,
+    whose instance keys open with `{wf/id}`: a partition tag never holds a '/'); arq's keys
+    by their job id."""
+    for arq_prefix in (job_key_prefix, in_progress_key_prefix, retry_key_prefix):
+        if key.startswith(arq_prefix):
+            key = key[len(arq_prefix) :]
+            break
+    head = f"{prefix}:{{"
+    end = key.find("}", len(head)) if key.startswith(head) else -1
+    found = key[len(head) : end] if end > 0 else ""
+    return "" if TAG_SEPARATOR in found else found
+
+
+def meta_key(prefix: str) -> str:
+    return f"{prefix}:meta"
+
+
+def workers_key(prefix: str) -> str:
+    return f"{prefix}:workers"
 
 
 # -- per instance ------------------------------------------------------------------------------
@@ -149,8 +189,12 @@ def job_id(prefix: str, workflow: str, instance_id: str, n: int | str) -> str:
 
 
 def parse_job_id(prefix: str, value: str) -> tuple[str, str] | None:
-    """Inverse of job_id: (workflow, instance id), or None for another deployment's job."""
-    match = _job_id_pattern(prefix).fullmatch(value)
+    """Inverse of job_id, whichever partition's: (workflow, instance id), or None for another
+    deployment's job. `prefix` is the deployment's."""
+    partition = partition_prefix(prefix, partition_tag_of(prefix, value))
+    if not value.startswith(partition):
+        return None
+    match = _job_id_pattern(prefix).fullmatch(prefix + value[len(partition) :])
     if match is None:
         return None
     workflow, instance_id = split_tag(f"{match[1]}{TAG_SEPARATOR}{match[2]}")
@@ -246,6 +290,8 @@ def kinds(prefix: str) -> dict[str, Callable[..., str]]:
         "expiry": lambda: expiry_key(p),
         "queue": lambda: queue_key(p),
         "health_check": lambda: health_check_key(p),
+        "meta": lambda: meta_key(p),
+        "workers": lambda: workers_key(p),
         "arq_job": lambda wf, iid, n: arq_job_key(job_id(p, wf, iid, n)),
         "arq_in_progress": lambda wf, iid, n: arq_in_progress_key(job_id(p, wf, iid, n)),
         "arq_retry": lambda wf, iid, n: arq_retry_key(job_id(p, wf, iid, n)),

@@ -227,6 +227,13 @@ class RetryAccepted(Model):
     retry: RetryInfo
 
 
+class QueueDepth(Model):
+    """Jobs in the queue: `due` by now and not started, `scheduled` for later."""
+
+    due: int
+    scheduled: int
+
+
 class WorkflowSummary(Model):
     name: str
 

@@ -11,6 +11,7 @@ from durable.durations import to_ms
 from durable.errors import ConfigurationError, InvalidDurationError
 
 MIB = 1024 * 1024
+MAX_PARTITIONS = 1024
 
 
 def _env_duration_ms(name: str, default: str) -> int:
@@ -31,6 +32,10 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _env_optional_int(name: str) -> int | None:
+    return None if os.environ.get(name, "") == "" else _env_int(name, 0)
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://localhost:6379/0"
@@ -48,6 +53,8 @@ class Settings:
     enable_runner_tick: bool = False
     mount_path: str = "/api/workflows"
     startup_timeout_ms: int = 10_000
+    # None: as stored in Redis, else 1 on one Redis and 48 on a cluster (durable/partitions.py)
+    partitions: int | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -66,6 +73,7 @@ class Settings:
             enable_runner_tick=os.environ.get("DURABLE_ENABLE_RUNNER_TICK", "") in ("1", "true"),
             mount_path=os.environ.get("DURABLE_MOUNT_PATH") or cls.mount_path,
             startup_timeout_ms=_env_duration_ms("DURABLE_STARTUP_TIMEOUT", "10 s"),
+            partitions=_env_optional_int("DURABLE_PARTITIONS"),
         )
         settings = replace(base, **overrides)
         settings.validate()
@@ -74,6 +82,10 @@ class Settings:
     def validate(self) -> None:
         if self.lease_ttl_ms < 500:
             raise ConfigurationError("lease TTL must be at least 500 ms")
+        if self.partitions is not None and not 1 <= self.partitions <= MAX_PARTITIONS:
+            raise ConfigurationError(
+                f"DURABLE_PARTITIONS must be between 1 and {MAX_PARTITIONS}, got {self.partitions}"
+            )
         if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", self.prefix):
             raise ConfigurationError(
                 f"invalid key prefix {self.prefix!r}: 1-64 letters, digits or _ . : -"

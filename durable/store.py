@@ -8,16 +8,19 @@ of its reply (durable.replies). It does not interpret records (durable.records d
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
 
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
-from durable import keys, replies
+from durable import cluster, keys, replies
+from durable.cluster import AnyRedis
+from durable.partitions import Layout, open_layout
 from durable.replies import (
     Acquired,
     Conflict,
@@ -128,12 +131,14 @@ def _source(name: str) -> str:
     return resources.files("durable").joinpath("lua", f"{name}.lua").read_text()
 
 
-def script_source(name: str, settings: Settings) -> str:
+def script_source(name: str, settings: Settings, *, partitioned: bool = False) -> str:
     """One script: the key schema and settings of this deployment and the script's arguments
-    as Lua locals, then the shared preamble (_lib.lua), then its body."""
+    as Lua locals, then the shared preamble (_lib.lua), then its body. With several
+    partitions, one source serves them all: the keys are built from the partition prefix of
+    the script's first key (`schema_source`)."""
     constants = "\n".join(
         [
-            schema_source(settings.prefix),
+            schema_source(settings.prefix, partitioned=partitioned),
             f"local fname = {_lua(keys.ADVANCE_FUNCTION)}",
             f"local job_ttl_ms = {int(settings.job_timeout_ms)}",
             f"local retention_ms = {int(settings.retention_ms)}",
@@ -143,21 +148,45 @@ def script_source(name: str, settings: Settings) -> str:
     return "\n".join([constants, SCRIPTS[name].prologue(), _source("_lib"), _source(name)])
 
 
-def schema_source(prefix: str) -> str:
-    """The key schema in Lua: keys.lua_bindings as local strings and functions."""
-    return "\n".join(_binding(name, value) for name, value in keys.lua_bindings(prefix).items())
+# Stands for the partition prefix in the bindings of a partitioned layout (no prefix holds it).
+_PARTITION = "\x01"
+# ... which a script finds at the head of its first key: `P:{tag}` of `P:{tag}:...`.
+_PARTITION_OF_KEYS = "local partition = string.match(KEYS[1], '^[^{]*{[^}]*}')"
+
+
+def schema_source(prefix: str, *, partitioned: bool = False) -> str:
+    """The key schema in Lua: keys.lua_bindings as local strings and functions. With one
+    partition the prefix is spelled out; with several, the keys start with the local
+    `partition`, the prefix of the partition the script's first key is in."""
+    if not partitioned:
+        bindings = keys.lua_bindings(prefix).items()
+        return "\n".join(_binding(name, value) for name, value in bindings)
+    bindings = keys.lua_bindings(_PARTITION).items()
+    return "\n".join([_PARTITION_OF_KEYS, *(_binding(name, value) for name, value in bindings)])
 
 
 def _binding(name: str, value: str | keys.Template) -> str:
     """A fixed key as a local string; a template as a local function of its parameters (as
     cheap as spelling the concatenation out: nothing is built per call but the closure)."""
     if isinstance(value, str):
-        return f"local {name} = {_lua(value)}"
-    parts = [_lua(value.pieces[0])]
+        return f"local {name} = {_concat(_text(value))}"
+    parts = _text(value.pieces[0])
     for param, piece in zip(value.params, value.pieces[1:], strict=True):
-        parts += [param, _lua(piece)]
-    body = " .. ".join(part for part in parts if part != "''")
-    return f"local function {name}({', '.join(value.params)}) return {body} end"
+        parts += [param, *_text(piece)]
+    return f"local function {name}({', '.join(value.params)}) return {_concat(parts)} end"
+
+
+def _text(value: str) -> list[str]:
+    """Lua expressions whose concatenation is `value`, the partition marker as `partition`."""
+    literals = [_lua(piece) for piece in value.split(_PARTITION)]
+    parts = [literals[0]]
+    for literal in literals[1:]:
+        parts += ["partition", literal]
+    return parts
+
+
+def _concat(parts: list[str]) -> str:
+    return " .. ".join(part for part in parts if part != "''") or "''"
 
 
 def _lua(value: str) -> str:
@@ -191,37 +220,91 @@ def ref_from_job_id(prefix: str, job_id: str) -> Ref | None:
 
 
 class Store:
-    def __init__(self, redis: Redis, settings: Settings) -> None:
-        self.redis = redis
+    """The scripts of one deployment over one Redis client. On first use it opens: a plain
+    client found to speak to a Redis Cluster node is replaced by a cluster client (which the
+    store then owns and `aclose` closes), and the partition layout is read from Redis (or
+    stored there, the first time)."""
+
+    def __init__(self, redis: AnyRedis, settings: Settings) -> None:
+        self.redis: AnyRedis = redis
         self.settings = settings
-        self._scripts: dict[str, AsyncScript] = {
-            name: redis.register_script(script_source(name, settings)) for name in SCRIPTS
-        }
+        self._layout: Layout | None = None
+        self._owned: RedisCluster | None = None
+        self._opening = asyncio.Lock()
+        self._scripts: dict[str, AsyncScript] = {}
+
+    async def open(self) -> Layout:
+        """The partition layout, opening the store first if it is not open yet. Raises
+        PartitionsError when the settings' partitions disagree with what Redis holds."""
+        if self._layout is not None:
+            return self._layout
+        async with self._opening:
+            if self._layout is None:
+                in_cluster = await cluster.enabled(self.redis)
+                if in_cluster and not isinstance(self.redis, RedisCluster):
+                    self._owned = self.redis = cluster.connect(self.settings.redis_url)
+                layout = await open_layout(
+                    self.redis, self.settings.prefix, self.settings.partitions, cluster=in_cluster
+                )
+                partitioned = layout.count > 1
+                self._scripts = {
+                    name: cluster.register_script(
+                        self.redis, script_source(name, self.settings, partitioned=partitioned)
+                    )
+                    for name in SCRIPTS
+                }
+                self._layout = layout
+        return self._layout
+
+    @property
+    def layout(self) -> Layout:
+        """The partition layout of an open store."""
+        if self._layout is None:
+            raise RuntimeError("the store is not open yet: await store.open() first")
+        return self._layout
+
+    async def aclose(self) -> None:
+        """Close the cluster client the store made for itself, if it made one."""
+        if self._owned is not None:
+            await self._owned.aclose()
+
+    def space(self, ref: Ref) -> str:
+        """The partition prefix of an instance's keys (durable.keys takes it as `prefix`)."""
+        return self.layout.space_of(ref.workflow, ref.instance_id)
 
     # -- the boundary --------------------------------------------------------------------------
 
     def _arguments(
-        self, name: str, ref: Ref | None, argv: dict[str, Any], answer_key: str = ""
+        self,
+        name: str,
+        ref: Ref | None,
+        argv: dict[str, Any],
+        answer_key: str = "",
+        partition: int = 0,
     ) -> tuple[list[str], list[Any]]:
+        """A script's KEYS and ARGV. A script of no instance gets the queue of its partition
+        as its one key, which routes it to that partition's node and names the partition."""
         script = SCRIPTS[name]
         if argv.keys() != set(script.argv):
             raise TypeError(f"the {name} script takes {script.argv}, not {tuple(argv)}")
         if ref is None:
-            return [], [argv[n] for n in script.argv]
-        known = _instance_keys(self.settings.prefix, ref.workflow, ref.instance_id)
+            return [keys.queue_key(self.layout.space(partition))], [argv[n] for n in script.argv]
+        known = _instance_keys(self.space(ref), ref.workflow, ref.instance_id)
         keys_ = [answer_key if n == "answer_key" else known[n] for n in script.keys]
         return keys_, [ref.workflow, ref.instance_id, *(argv[n] for n in script.argv)]
 
     async def _run(
-        self, name: str, ref: Ref | None, answer_key: str = "", **argv: Any
+        self, name: str, ref: Ref | None, answer_key: str = "", partition: int = 0, **argv: Any
     ) -> list[Any]:
-        keys_, args = self._arguments(name, ref, argv, answer_key)
+        if self._layout is None:
+            await self.open()
+        keys_, args = self._arguments(name, ref, argv, answer_key, partition)
         return list(decode(await self._scripts[name](keys=keys_, args=args)))
 
     def _answer_key(self, ref: Ref, op: IdempotentOp, key: str) -> str:
         if not key:
             return ""
-        return keys.idempotency_key(self.settings.prefix, ref.workflow, ref.instance_id, op, key)
+        return keys.idempotency_key(self.space(ref), ref.workflow, ref.instance_id, op, key)
 
     # -- creating and reading ------------------------------------------------------------------
 
@@ -243,14 +326,15 @@ class Store:
     async def create_many(
         self, items: Iterable[tuple[Ref, str]], *, version: str = "", traceparent: str = ""
     ) -> list[Created]:
-        """One pipelined create per (ref, params): one round trip for all."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for ref, params in items:
-                argv = {"params": params, "idempotency_key": "", "version": version}
-                argv["traceparent"] = traceparent
-                keys_, args = self._arguments("create", ref, argv)
-                await self._scripts["create"](keys=keys_, args=args, client=pipe)
-            results = await pipe.execute()
+        """One pipelined create per (ref, params): one round trip for all (on a cluster, one
+        per node, in parallel)."""
+        await self.open()
+        calls: list[cluster.ScriptCall] = []
+        for ref, params in items:
+            argv = {"params": params, "idempotency_key": "", "version": version}
+            argv["traceparent"] = traceparent
+            calls.append((self._scripts["create"], *self._arguments("create", ref, argv)))
+        results = await cluster.run_scripts(self.redis, calls)
         return [replies.create(list(decode(result))) for result in results]
 
     async def read(self, ref: Ref) -> Snapshot | NotFound:
@@ -258,14 +342,19 @@ class Store:
 
     async def remembered(self, ref: Ref, op: IdempotentOp, key: str) -> str | None:
         """The answer a control call made with this Idempotency-Key stored, if any."""
+        await self.open()
         raw = await self.redis.get(self._answer_key(ref, op, key))
         return None if raw is None else decode(raw)
 
     async def due_jobs(self, now_ms: int, limit: int) -> list[str]:
-        raw = await self.redis.zrangebyscore(
-            keys.queue_key(self.settings.prefix), "-inf", now_ms, start=0, num=limit
-        )
-        return [decode(j) for j in raw]
+        """Up to `limit` jobs due by `now_ms`, from every partition's queue."""
+        layout = await self.open()
+        queues = [keys.queue_key(space) for space in layout.spaces()]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.zrangebyscore(queue, "-inf", now_ms, start=0, num=limit)
+            found = await pipe.execute()
+        return [decode(j) for batch in found for j in batch][:limit]
 
     async def redis_time_ms(self) -> int:
         seconds, micros = await self.redis.time()
@@ -357,9 +446,14 @@ class Store:
         )  # fmt: skip
         return replies.finish(reply)
 
-    async def reap(self, limit: int = 100) -> Reaped:
-        """Recover instances of dead workers and drop expired instances from the indexes."""
-        return replies.reap(await self._run("reap", None, limit=limit))
+    async def reap(self, limit: int = 100, partition: int | None = None) -> Reaped:
+        """Recover instances of dead workers and drop expired instances from the indexes, in
+        one partition or (None) in each."""
+        if partition is not None:
+            return replies.reap(await self._run("reap", None, partition=partition, limit=limit))
+        layout = await self.open()
+        found = await asyncio.gather(*(self.reap(limit, p) for p in range(layout.count)))
+        return replies.Reaped(sum(r.recovered for r in found), sum(r.expired for r in found))
 
     # -- control -------------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """The API server's `GET /metrics` (Prometheus text) and what it counts about requests.
 
 `/metrics` answers with the instances of every registered workflow by status and the jobs in
-the queue, read at scrape time in one pipelined round trip (ZCARD of the status indexes, ZCOUNT
-of the queue: no SCAN), plus the server's requests by route template and status code. It
-sits at the server's root, beside the API's mount, behind the same token as the API.
+the queue, read at scrape time through the Client (`counts_by_workflow` and `queue_depth`: the
+status indexes' and queues' sizes summed over the partitions, two round trips made at once, no
+SCAN), plus the server's requests by route template and status code. It sits at the server's
+root, beside the API's mount, behind the same token as the API.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from durable import keys, tracing
+from durable import tracing
 from durable.api.routes import client_of
 from durable.client import Client
+from durable.errors import ClientError
 from durable.metrics import LATENCY_BUCKETS_S
-from durable.types import Status
 
 METRICS_PATH = "/metrics"
 # The classic text format, which every Prometheus reads (every name here is a classic name).
@@ -171,23 +172,14 @@ def _registry_of(snapshot: Snapshot) -> CollectorRegistry:
 
 
 async def read_snapshot(client: Client) -> Snapshot:
-    """Every status index of every registered workflow and the queue, in one round trip."""
-    prefix, statuses = client.settings.prefix, [s.value for s in Status]
-    pairs = [(wf, status) for wf in client.registry for status in statuses]
-    now_ms = int(time.time() * 1000)
-    queue = keys.queue_key(prefix)
+    """Every workflow's instances by status and the queue's depth, read at once."""
     try:
         async with asyncio.timeout(SCRAPE_TIMEOUT_S):
-            async with client.redis.pipeline(transaction=False) as pipe:
-                for wf, status in pairs:
-                    pipe.zcard(keys.status_index_key(prefix, wf, status))
-                pipe.zcount(queue, "-inf", now_ms)
-                pipe.zcount(queue, f"({now_ms}", "+inf")
-                sizes = await pipe.execute()
-    except (RedisError, OSError, TimeoutError):
+            counts, depth = await asyncio.gather(client.counts_by_workflow(), client.queue_depth())
+    except (ClientError, RedisError, OSError, TimeoutError):
         return Snapshot(False, {}, 0, 0)
-    counts = {pair: int(size) for pair, size in zip(pairs, sizes, strict=False)}
-    return Snapshot(True, counts, int(sizes[-2]), int(sizes[-1]))
+    instances = {(wf, status): n for wf, by in counts.items() for status, n in by.items()}
+    return Snapshot(True, instances, depth.due, depth.scheduled)
 
 
 # -- for create_app ------------------------------------------------------------------------------

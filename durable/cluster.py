@@ -1,0 +1,77 @@
+"""Redis Cluster: found by asking the server, then spoken to with redis-py's cluster client.
+
+Nobody configures cluster mode: a Redis that answers `INFO cluster` with `cluster_enabled:1`
+is a cluster node, and durable then talks to the whole cluster through
+`redis.asyncio.cluster.RedisCluster`, built from the same URL (any node's).
+
+Pipelined script calls: redis-py 5 routes an EVALSHA inside a cluster pipeline to the node of
+its first key, but never loads a script there (redis-py#2914), so a node that has not seen the
+script yet answers NOSCRIPT. `run_scripts` sends the calls as one cluster pipeline (one round
+trip per node, the nodes in parallel) and runs any call answered NOSCRIPT again on its own
+through the script object, which loads the script on every primary first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
+
+# Either client: redis-py's command methods are the same on both.
+AnyRedis = Redis | RedisCluster
+# One pipelined script call: the script, its KEYS and its ARGV.
+ScriptCall = tuple[AsyncScript, Sequence[Any], Sequence[Any]]
+
+
+async def enabled(redis: AnyRedis) -> bool:
+    """Whether the server is a Redis Cluster node (`INFO cluster`: cluster_enabled:1)."""
+    if isinstance(redis, RedisCluster):
+        return True
+    info = await redis.info("cluster")
+    return str(info.get("cluster_enabled", "0")) == "1"
+
+
+def connect(url: str, **options: Any) -> RedisCluster:
+    """A cluster client from any node's URL, with the same timeouts and brief retries on a
+    dropped connection as the single-node client (durable.client.connect)."""
+    settings: dict[str, Any] = {
+        "socket_timeout": 5,
+        "socket_connect_timeout": 2,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
+        "retry_on_error": [ConnectionError, TimeoutError],
+    }
+    client: RedisCluster = RedisCluster.from_url(url, **(settings | options))
+    return client
+
+
+def register_script(redis: AnyRedis, source: str) -> AsyncScript:
+    """A script object for either client (redis-py types it for the single-node one only)."""
+    return AsyncScript(cast(Redis, redis), source)
+
+
+async def run_scripts(redis: AnyRedis, calls: Sequence[ScriptCall]) -> list[Any]:
+    """The replies of several script calls made in one pipeline (per node on a cluster)."""
+    if not calls:
+        return []
+    if isinstance(redis, Redis):
+        async with redis.pipeline(transaction=False) as pipe:
+            for script, keys_, args in calls:
+                await script(keys=keys_, args=args, client=pipe)
+            return list(await pipe.execute())
+    async with redis.pipeline() as pipe:
+        for script, keys_, args in calls:
+            pipe.evalsha(script.sha, len(keys_), *keys_, *args)
+        results = list(await pipe.execute(raise_on_error=False))
+    for i, (script, keys_, args) in enumerate(calls):
+        if isinstance(results[i], NoScriptError):
+            results[i] = await script(keys=keys_, args=args)
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
