@@ -20,6 +20,7 @@ from durable.errors import (
     WorkflowNotFoundError,
 )
 from durable.retries import Retries
+from durable.schedule import Schedule
 from durable.settings import Settings
 from durable.step import ReceivedEvent, Step, StepContext
 from durable.types import Status
@@ -63,6 +64,7 @@ __all__ = [
     "ReceivedEvent",
     "Registry",
     "Retries",
+    "Schedule",
     "Settings",
     "Status",
     "Step",

@@ -20,7 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
-from durable import listing, retry_step, tracing, validation, views
+from durable import bulk, listing, retry_step, schedules, tracing, validation, views
 from durable.cluster import AnyRedis
 from durable.durations import Duration, to_ms
 from durable.errors import (
@@ -36,6 +36,7 @@ from durable.errors import (
 )
 from durable.history import LogFilter, read_history
 from durable.models import (
+    BulkResult,
     Details,
     EventAccepted,
     History,
@@ -44,6 +45,8 @@ from durable.models import (
     InstanceSummary,
     QueueDepth,
     RetryAccepted,
+    ScheduleEntry,
+    ScheduleList,
     WorkflowSummary,
 )
 from durable.records import EventRecord, InstanceRecord, StepRecord
@@ -407,6 +410,87 @@ class Client:
         async with _store_errors():
             due, later = await listing.queue_depth(self.store, now_ms)
         return QueueDepth(due=due, scheduled=later)
+
+    # -- schedules (durable.schedules) ---------------------------------------------------------
+
+    async def create_schedule(
+        self,
+        workflow: str,
+        schedule_id: str,
+        *,
+        cron: str | None = None,
+        every: Duration | None = None,
+        params: Any = None,
+        timezone: str = "UTC",
+        overlap: str = "skip",
+        catchup: str = "latest",
+        paused: bool = False,
+    ) -> tuple[ScheduleEntry, bool]:
+        """Create a schedule of `workflow` (cron or every), or update the one with this id to
+        this definition; True when a schedule was made. See docs/semantics.md, "Schedules"."""
+        if every is not None and not isinstance(every, str | int | float):
+            every = to_ms(every)  # a timedelta
+        values = {
+            "id": schedule_id, "cron": cron, "every": every, "params": params,
+            "timezone": timezone, "overlap": overlap, "catchup": catchup, "paused": paused,
+        }  # fmt: skip
+        async with _store_errors():
+            return await schedules.create(self, workflow, values)
+
+    async def get_schedule(self, workflow: str, schedule_id: str) -> ScheduleEntry:
+        async with _store_errors():
+            return await schedules.get(self, workflow, schedule_id)
+
+    async def list_schedules(self, workflow: str) -> ScheduleList:
+        async with _store_errors():
+            return await schedules.list_all(self, workflow)
+
+    async def delete_schedule(self, workflow: str, schedule_id: str) -> None:
+        """The schedule starts nothing more; instances it started carry on."""
+        async with _store_errors():
+            await schedules.delete(self, workflow, schedule_id)
+
+    async def pause_schedule(self, workflow: str, schedule_id: str) -> ScheduleEntry:
+        async with _store_errors():
+            return await schedules.pause(self, workflow, schedule_id)
+
+    async def resume_schedule(self, workflow: str, schedule_id: str) -> ScheduleEntry:
+        """Resume; ticks missed while paused start as the schedule's catchup says."""
+        async with _store_errors():
+            return await schedules.resume(self, workflow, schedule_id)
+
+    async def trigger_schedule(
+        self, workflow: str, schedule_id: str, *, idempotency_key: str | None = None
+    ) -> None:
+        """Start the schedule's workflow now (by its overlap policy)."""
+        async with _store_errors():
+            await schedules.trigger(self, workflow, schedule_id, idempotency_key=idempotency_key)
+
+    async def ensure_schedules(self) -> int:
+        """Make the schedules declared in the registry exist, as declared (each failure is
+        logged); returns how many were created. Workers and the API call it at start-up."""
+        async with _store_errors(timeout_s=None):
+            return await schedules.ensure_declared(self)
+
+    # -- bulk control (durable.bulk) -----------------------------------------------------------
+
+    async def bulk(
+        self,
+        workflow: str,
+        action: str,
+        *,
+        status: str | None = None,
+        ids: list[str] | None = None,
+        delay_ms: int = 0,
+        idempotency_key: str | None = None,
+    ) -> BulkResult:
+        """Terminate, restart or retry-step ("retry-step", with `delay_ms`) every instance of
+        `workflow` in `status` and/or among `ids`; see durable.bulk for the counts."""
+        async with _store_errors(timeout_s=None):
+            return await bulk.run(
+                self, workflow, action, status=status, ids=ids, delay_ms=delay_ms,
+                idempotency_key=idempotency_key,
+            )  # fmt: skip
 
     # -- waiting -------------------------------------------------------------------------------
 

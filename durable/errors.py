@@ -24,6 +24,7 @@ DurableError
       │    └── InvalidCursorError       INVALID_CURSOR
       ├── WorkflowNotFoundError         WORKFLOW_NOT_FOUND
       ├── InstanceNotFoundError         INSTANCE_NOT_FOUND
+      ├── ScheduleNotFoundError         SCHEDULE_NOT_FOUND
       ├── InstanceTerminalError         INSTANCE_TERMINAL
       ├── InstanceNotErroredError       INSTANCE_NOT_ERRORED
       ├── FailedStepNotRetryableError   FAILED_STEP_NOT_RETRYABLE
@@ -242,6 +243,15 @@ class InstanceNotFoundError(ClientError):
         super().__init__(f"instance {instance_id!r} of workflow {workflow!r} does not exist")
         self.workflow = workflow
         self.instance_id = instance_id
+
+
+class ScheduleNotFoundError(ClientError):
+    code = "SCHEDULE_NOT_FOUND"
+
+    def __init__(self, workflow: str, schedule_id: str) -> None:
+        super().__init__(f"workflow {workflow!r} has no schedule {schedule_id!r}")
+        self.workflow = workflow
+        self.schedule_id = schedule_id
 
 
 class InstanceTerminalError(ClientError):

@@ -24,6 +24,9 @@ Per workflow:
   P:w:<wf>/<ver>:all        zset    the same two, for the instances created by one code
   P:w:<wf>/<ver>:st:<status>        version of the workflow (`?version=` in listings)
   P:w:<wf>:ver              hash    instance id -> version (so the reaper can clean those)
+  P:w:<wf>#bulk:<action>:<key>
+                            string  the answer of a bulk action (terminate|restart|retry-step)
+                                    made with an Idempotency-Key (one day; deployment's P)
 Global:
   P:leases                  zset    member scored by lease expiry ms (crash recovery)
   P:expiry                  zset    member scored by retention deadline (index clean-up)
@@ -164,6 +167,12 @@ def versions_key(prefix: str, workflow: str) -> str:
     return f"{prefix}:w:{workflow}:ver"
 
 
+def bulk_answer_key(prefix: str, workflow: str, action: str, key: str) -> str:
+    """The answer of a bulk action made with an Idempotency-Key ('#' is in no workflow name,
+    so this spells no other workflow's keys)."""
+    return f"{prefix}:w:{workflow}#bulk:{action}:{key}"
+
+
 # -- global, and arq's ---------------------------------------------------------------------------
 
 
@@ -279,6 +288,7 @@ def kinds(prefix: str) -> dict[str, Callable[..., str]]:
         "logs": lambda wf, iid, run: logs_key(p, wf, iid, run),
         "event_ids": lambda wf, iid: event_ids_key(p, wf, iid),
         "idempotency": lambda wf, iid, op, key: idempotency_key(p, wf, iid, op, key),
+        "bulk_answer": lambda wf, action, key: bulk_answer_key(p, wf, action, key),
         "version_index": lambda wf, version: workflow_index_key(p, wf, version),
         "version_status_index": lambda wf, version, status: status_index_key(
             p, wf, status, version

@@ -238,8 +238,45 @@ class WorkflowSummary(Model):
     name: str
 
 
+class ScheduleEntry(Model):
+    """A schedule of a workflow (docs/semantics.md, "Schedules")."""
+
+    id: str
+    workflow: str
+    cron: str | SkipJsonSchema[None] = omitted("The cron expression; absent for `every`.")
+    every: str | SkipJsonSchema[None] = omitted("The interval; absent for `cron`.")
+    timezone: str = Field(description="The IANA time zone cron reads its fields in.")
+    params: Any = Field(description="The params of every instance it starts.")
+    paused: bool
+    overlap: Literal["skip", "allow"]
+    catchup: Literal["latest", "all", "none"]
+    next_run_at: Timestamp = Field(description="The next regular tick from now.")
+    last_run_at: Timestamp | SkipJsonSchema[None] = omitted(
+        "The tick of the last instance it started; absent before the first."
+    )
+    last_instance_id: str | SkipJsonSchema[None] = omitted(
+        "The last instance it started; absent before the first."
+    )
+    created_at: Timestamp
+
+
+class ScheduleList(Model):
+    schedules: list[ScheduleEntry] = Field(description="Every schedule of the workflow, by id.")
+
+
+class BulkResult(Model):
+    """What a bulk action did: `matched` instances were selected (those that exist, in the
+    status asked for), `changed` of them were acted on, `skipped` = matched - changed (the
+    action did not apply to them: already ended, not errored, ...)."""
+
+    matched: int
+    changed: int
+    skipped: int
+
+
 __all__ = [
     "MISSING",
+    "BulkResult",
     "CurrentStep",
     "Details",
     "ErrorInfo",
@@ -256,6 +293,8 @@ __all__ = [
     "Model",
     "RetryAccepted",
     "RetryInfo",
+    "ScheduleEntry",
+    "ScheduleList",
     "StepEntry",
     "WorkflowSummary",
     "iso_ms",

@@ -337,6 +337,24 @@ class Store:
         results = await cluster.run_scripts(self.redis, calls)
         return [replies.create(list(decode(result))) for result in results]
 
+    async def run_many(
+        self,
+        name: str,
+        calls: Iterable[tuple[Ref, dict[str, Any]]],
+        *,
+        answer_op: IdempotentOp | None = None,
+        idempotency_key: str = "",
+    ) -> list[list[Any]]:
+        """One instance script called for many instances in one pipeline (on a cluster, one
+        per node, in parallel): the raw replies in order, for durable.replies to decode. With
+        `answer_op`, each call remembers its answer to `idempotency_key` (bulk control)."""
+        await self.open()
+        batch: list[cluster.ScriptCall] = []
+        for ref, argv in calls:
+            answer = self._answer_key(ref, answer_op, idempotency_key) if answer_op else ""
+            batch.append((self._scripts[name], *self._arguments(name, ref, argv, answer)))
+        return [list(decode(result)) for result in await cluster.run_scripts(self.redis, batch)]
+
     async def read(self, ref: Ref) -> Snapshot | NotFound:
         return replies.read(await self._run("read", ref))
 

@@ -12,7 +12,10 @@ from pydantic import BaseModel
 
 from durable.errors import ConfigurationError
 from durable.names import VERSION_MAX, WORKFLOW_NAME_MAX, valid_name
+from durable.schedule import Schedule
 from durable.step import Step
+
+TICKER_NAME = "durable.schedule"  # durable.ticker.TICKER: the workflow that runs schedules
 
 
 @dataclass(frozen=True)
@@ -72,19 +75,53 @@ def workflow(
 
 
 class Registry(Mapping[str, Workflow]):
-    """Workflows by their `name` (not by the dict key a user chose)."""
+    """Workflows by their `name` (not by the dict key a user chose), and the schedules declared
+    beside them (`Schedule` entries; `schedules`).
+
+    Every registry also serves the internal workflow that runs schedules ("durable.schedule",
+    durable.ticker) by name, without listing it: iterating a registry yields the user's
+    workflows only."""
 
     def __init__(self, workflows: RegistryLike) -> None:
         items = workflows.values() if isinstance(workflows, Mapping) else workflows
         self._by_name: dict[str, Workflow] = {}
+        declared: list[Schedule] = []
         for wf in items:
+            if isinstance(wf, Schedule):
+                declared.append(wf)
+                continue
             if not isinstance(wf, Workflow):
                 raise ConfigurationError(f"registry entries must be Workflow objects, got {wf!r}")
+            if wf.name == TICKER_NAME:
+                raise ConfigurationError(f"the workflow name {TICKER_NAME!r} is reserved")
             if wf.name in self._by_name and self._by_name[wf.name] is not wf:
                 raise ConfigurationError(f"two workflows share the name {wf.name!r}")
             self._by_name[wf.name] = wf
+        if isinstance(workflows, Registry):
+            declared = [*workflows.schedules, *declared]
+        self.schedules: tuple[Schedule, ...] = self._checked(declared)
+        self._ticker: Workflow | None = None
+
+    def _checked(self, declared: list[Schedule]) -> tuple[Schedule, ...]:
+        seen: set[tuple[str, str]] = set()
+        for schedule in declared:
+            name = schedule.workflow_name
+            if name not in self._by_name:
+                raise ConfigurationError(
+                    f"schedule {schedule.id!r} starts workflow {name!r}, which is not registered"
+                )
+            if (name, schedule.id) in seen:
+                raise ConfigurationError(f"two schedules of {name!r} share the id {schedule.id!r}")
+            seen.add((name, schedule.id))
+        return tuple(declared)
 
     def __getitem__(self, name: str) -> Workflow:
+        if name == TICKER_NAME:
+            if self._ticker is None:
+                from durable.ticker import ticker_workflow
+
+                self._ticker = ticker_workflow(self)
+            return self._ticker
         return self._by_name[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -94,7 +131,7 @@ class Registry(Mapping[str, Workflow]):
         return len(self._by_name)
 
 
-RegistryLike = Registry | Mapping[str, Workflow] | Iterable[Workflow]
+RegistryLike = Registry | Mapping[str, Workflow | Schedule] | Iterable[Workflow | Schedule]
 
 
 def as_registry(workflows: RegistryLike) -> Registry:
@@ -102,7 +139,7 @@ def as_registry(workflows: RegistryLike) -> Registry:
 
 
 def load_registry(path: str) -> Registry:
-    """Import `module:attribute` and return its workflows as a Registry."""
+    """Import `module:attribute` and return its workflows (and schedules) as a Registry."""
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
         raise ConfigurationError(f"workflows must be given as module:attribute, got {path!r}")
@@ -114,6 +151,6 @@ def load_registry(path: str) -> Registry:
         value = getattr(module, attr)
     except AttributeError as exc:
         raise ConfigurationError(f"module {module_name!r} has no attribute {attr!r}") from exc
-    if isinstance(value, Workflow):
+    if isinstance(value, Workflow | Schedule):
         value = [value]
     return as_registry(value)

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import ExceptionHandler
 
 from durable.api.auth import AuthMiddleware
+from durable.api.control import control_routes
 from durable.api.errors import exception_handlers, on_client_error
 from durable.api.observe import HttpMetrics, metrics_route, request_observer
 from durable.api.openapi import build_document
@@ -44,7 +45,8 @@ def create_app(
     settings = settings or Settings.from_env()
     registry = registry_from_env() if workflows is None else as_registry(workflows)
     mount = normalise_mount(settings.mount_path)
-    routes = [*build_routes(mount), metrics_route()]  # GET /metrics at the root, same token
+    # GET /metrics at the root, same token
+    routes = [*build_routes(mount), *control_routes(mount), metrics_route()]
     http_metrics = HttpMetrics()
     open_paths = frozenset({f"{mount}/health", "/health"})
     auth = Middleware(
@@ -103,12 +105,19 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 async def startup_probe(client: Client, outage: OutageReporter) -> None:
-    """Say at once when Redis cannot be reached; the API serves (answering 503) regardless."""
+    """Say at once when Redis cannot be reached; the API serves (answering 503) regardless.
+    Once Redis answers, make the schedules declared in the registry exist (as workers do)."""
     try:
         async with asyncio.timeout(STARTUP_PROBE_TIMEOUT_S):
             await client.ping()
     except Exception as exc:  # any failure: report it, never stop the server
         outage.report(exc)
+        return
+    if client.registry.schedules:
+        try:
+            await client.ensure_schedules()
+        except ClientError as exc:  # Redis went away meanwhile: the workers make them too
+            logger.warning("could not make the declared schedules: %s", exc.message)
 
 
 def registry_from_env() -> Registry:

@@ -14,8 +14,11 @@ from durable.api import shapes
 from durable.api.errors import STATUS_BY_CODE
 from durable.api.schemas import (
     REQUEST_MODELS,
+    BulkBody,
+    BulkRetryBody,
     CreateBatchBody,
     CreateInstanceBody,
+    CreateScheduleBody,
     EmptyBody,
     RetryFailedStepBody,
     RunnerTickBody,
@@ -64,6 +67,82 @@ def _control(action: str) -> Operation:
         errors=errors,
     )
 
+
+SCHEDULES = "/{workflow}/schedules"
+SCHEDULE = "/{workflow}/schedules/{id}"
+SCHEDULE_ERRORS = ("WORKFLOW_NOT_FOUND", "SCHEDULE_NOT_FOUND")
+
+
+def _schedule_control(action: str, summary: str) -> Operation:
+    shape = shapes.Ok if action == "trigger" else models.ScheduleEntry
+    return Operation(
+        "post",
+        f"{SCHEDULE}/{action}",
+        f"{action}Schedule",
+        summary,
+        shape,
+        body=EmptyBody,
+        errors=(*SCHEDULE_ERRORS, *BODY_ERRORS),
+    )
+
+
+def _bulk(action: str, operation_id: str, body: type[BaseModel]) -> Operation:
+    return Operation(
+        "post",
+        f"/{{workflow}}/bulk/{action}",
+        operation_id,
+        f"{action.capitalize()} every instance selected by status and/or ids, a page at a time.",
+        models.BulkResult,
+        body=body,
+        body_required=True,
+        errors=("WORKFLOW_NOT_FOUND", "INVALID_INSTANCE_ID", *BODY_ERRORS),
+    )
+
+
+SCHEDULE_OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "get",
+        SCHEDULES,
+        "listSchedules",
+        "Every schedule of the workflow, by id.",
+        models.ScheduleList,
+        errors=("WORKFLOW_NOT_FOUND",),
+    ),
+    Operation(
+        "post",
+        SCHEDULES,
+        "createSchedule",
+        "Create a schedule (201); an existing id with another definition is updated (200).",
+        models.ScheduleEntry,
+        status=201,
+        body=CreateScheduleBody,
+        body_required=True,
+        also=((200, "The schedule existed: unchanged or updated.", models.ScheduleEntry),),
+        errors=("WORKFLOW_NOT_FOUND", "WORKFLOW_PARAMS_INVALID", *BODY_ERRORS),
+    ),
+    Operation(
+        "get",
+        SCHEDULE,
+        "getSchedule",
+        "One schedule.",
+        models.ScheduleEntry,
+        errors=SCHEDULE_ERRORS,
+    ),
+    Operation(
+        "delete",
+        SCHEDULE,
+        "deleteSchedule",
+        "Delete a schedule; the instances it started carry on.",
+        shapes.Ok,
+        errors=SCHEDULE_ERRORS,
+    ),
+    _schedule_control("pause", "Pause a schedule: it starts nothing until resumed."),
+    _schedule_control("resume", "Resume a schedule; missed ticks start as its catchup says."),
+    _schedule_control("trigger", "Start the schedule's workflow now (by its overlap policy)."),
+    _bulk("terminate", "bulkTerminate", BulkBody),
+    _bulk("restart", "bulkRestart", BulkBody),
+    _bulk("retry-step", "bulkRetryStep", BulkRetryBody),
+)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -177,6 +256,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "get", "/openapi.json", "openapi", "This document.", shapes.OpenAPIDocument, store=False
     ),
+    *SCHEDULE_OPERATIONS,
 )
 
 QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
@@ -265,9 +345,15 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
     ]
 
 
-IDEMPOTENT = {"createInstance", "sendEvent", "retryFailedStep"} | {
-    f"{action}Instance" for action in ("pause", "resume", "terminate", "restart")
-}
+IDEMPOTENT = {
+    "createInstance",
+    "sendEvent",
+    "retryFailedStep",
+    "triggerSchedule",
+    "bulkTerminate",
+    "bulkRestart",
+    "bulkRetryStep",
+} | {f"{action}Instance" for action in ("pause", "resume", "terminate", "restart")}
 IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
     "name": "Idempotency-Key",
     "in": "header",

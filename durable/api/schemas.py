@@ -55,6 +55,36 @@ class RunnerTickBody(Body):
     maxSteps: Annotated[int, Field(ge=1, le=100_000)] = 100
 
 
+class CreateScheduleBody(Body):
+    """A schedule: exactly one of cron and every (docs/semantics.md, "Schedules")."""
+
+    id: str = Field(description="Schedule id: 1-63 letters, digits and _ . - (no ':').")
+    cron: str | None = Field(
+        None, description="5 fields (minute hour day month weekday), or 6 with seconds first."
+    )
+    every: str | int | None = Field(
+        None, description='A duration of at least 1 s ("30 s", "1 h"), or milliseconds.'
+    )
+    params: Any = Field(None, description="Params of every instance it starts.")
+    timezone: str = Field("UTC", description="IANA time zone the cron fields are read in.")
+    paused: bool = Field(False, description="Create it paused (ignored by an update).")
+    overlap: str = Field("skip", description="skip (default) or allow.")
+    catchup: str = Field("latest", description="latest (default), all or none.")
+
+
+class BulkBody(Body):
+    """Select instances by status and/or ids (at least one)."""
+
+    status: str | None = Field(None, description="Only instances in this status.")
+    ids: Annotated[list[str], Field(max_length=MAX_BATCH)] | None = Field(
+        None, description="Only these instances (at most 1000)."
+    )
+
+
+class BulkRetryBody(BulkBody):
+    delayMs: Annotated[int, Field(ge=0, le=MAX_DELAY_MS)] = 0
+
+
 REQUEST_MODELS: tuple[type[Body], ...] = (
     EmptyBody,
     CreateInstanceBody,
@@ -62,4 +92,7 @@ REQUEST_MODELS: tuple[type[Body], ...] = (
     SendEventBody,
     RetryFailedStepBody,
     RunnerTickBody,
+    CreateScheduleBody,
+    BulkBody,
+    BulkRetryBody,
 )

@@ -13,6 +13,7 @@ from pydantic import ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from durable.models import (
+    BulkResult,
     EventAccepted,
     History,
     Instance,
@@ -20,6 +21,8 @@ from durable.models import (
     InstanceSummary,
     Model,
     RetryAccepted,
+    ScheduleEntry,
+    ScheduleList,
     WorkflowSummary,
     omitted,
 )
@@ -83,4 +86,7 @@ RESPONSE_MODELS: tuple[type[Model], ...] = (
     TickResult,
     Health,
     OpenAPIDocument,
+    ScheduleEntry,
+    ScheduleList,
+    BulkResult,
 )

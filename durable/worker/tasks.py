@@ -11,7 +11,7 @@ from typing import Any
 from arq import Retry
 from redis.exceptions import RedisError
 
-from durable import observe
+from durable import observe, schedules
 from durable.errors import ConfigurationError
 from durable.runner import Runner
 from durable.settings import Settings
@@ -55,6 +55,8 @@ async def on_startup(ctx: dict[str, Any]) -> None:
         previous.cancel()
     ctx["durable_housekeeping"] = asyncio.create_task(housekeeping(store))
     observing.install(ctx)  # metrics (when served) and OpenTelemetry spans (when installed)
+    if registry.schedules:
+        await schedules.declare(registry, settings, ctx["redis"])
     banner = ctx.get("durable_banner")
     log.info(
         "durable worker ready: workflows %s%s",
