@@ -32,9 +32,14 @@ Global:
   P:expiry                  zset    member scored by retention deadline (index clean-up)
   P:queue                   zset    the arq queue: job ids ("P:job:wf/id:<n>") by due ms
   P:queue:health-check      string  arq's worker health line
+  P:wake                    zset    the wake marker: job ids due now (or a new queue head) that
+                                    idle workers block on (BZPOPMIN; docs/architecture.md)
+  P:took:<owner>            string  a worker's last take (token, job, instance), so a take
+                                    retried after a lost reply answers the same lease
 arq's own, per job id:
   arq:job:<job id>          string  the arq job (JSON), written by the scripts in arq's format
-  arq:in-progress:<job id>  string  a worker's claim (worker/claim.py)
+  arq:in-progress:<job id>  string  a plain arq worker's claim (a durable worker takes a job
+                                    with its lease instead; worker/claim.py)
   arq:retry:<job id>        string  arq's try counter
 
 Scripts get per-instance keys as KEYS (durable/store.py) and everything else from
@@ -192,6 +197,17 @@ def health_check_key(prefix: str) -> str:
     return queue_key(prefix) + health_check_key_suffix
 
 
+def wake_key(prefix: str) -> str:
+    """The sorted set idle workers block on: a member per job that came due (or became the
+    queue's head), popped to wake one worker."""
+    return f"{prefix}:wake"
+
+
+def take_receipt_key(prefix: str, owner: str) -> str:
+    """What a worker's last take leased, for a retry of the same call."""
+    return f"{prefix}:took:{owner}"
+
+
 def job_id(prefix: str, workflow: str, instance_id: str, n: int | str) -> str:
     """The n-th arq job of an instance; arq dedupes jobs by id."""
     return f"{prefix}:job:{tag(workflow, instance_id)}:{n}"
@@ -245,10 +261,13 @@ def template(build: Callable[..., str]) -> Template:
 def lua_bindings(prefix: str) -> dict[str, str | Template]:
     """The schema as the Lua scripts see it, by the names they use: durable/store.py binds each
     fixed key to a local and each template to a local function of its parameters. Per-instance
-    keys come as KEYS instead; the reaper builds the instance hash with instance_key."""
+    keys come as KEYS instead; the reaper and the take script, which find their instances in
+    the lease, expiry and queue sets, build them with instance_key and instance_steps_stem."""
     p = prefix
     templates: dict[str, Callable[..., str]] = {
         "instance_key": lambda wf, iid: instance_key(p, wf, iid),
+        "instance_steps_stem": lambda wf, iid: steps_stem(p, wf, iid),
+        "take_receipt_key": lambda owner: take_receipt_key(p, owner),
         "workflow_index_key": lambda wf: workflow_index_key(p, wf),
         "status_index_key": lambda wf, status: status_index_key(p, wf, status),
         "version_index_key": lambda wf, version: workflow_index_key(p, wf, version),
@@ -265,6 +284,7 @@ def lua_bindings(prefix: str) -> dict[str, str | Template]:
         "queue_key": queue_key(p),
         "leases_key": leases_key(p),
         "expiry_key": expiry_key(p),
+        "wake_key": wake_key(p),
         "member_separator": TAG_SEPARATOR,
     }
     return fixed | {name: template(build) for name, build in templates.items()}
@@ -302,6 +322,8 @@ def kinds(prefix: str) -> dict[str, Callable[..., str]]:
         "health_check": lambda: health_check_key(p),
         "meta": lambda: meta_key(p),
         "workers": lambda: workers_key(p),
+        "wake": lambda: wake_key(p),
+        "take_receipt": lambda owner: take_receipt_key(p, owner),
         "arq_job": lambda wf, iid, n: arq_job_key(job_id(p, wf, iid, n)),
         "arq_in_progress": lambda wf, iid, n: arq_in_progress_key(job_id(p, wf, iid, n)),
         "arq_retry": lambda wf, iid, n: arq_retry_key(job_id(p, wf, iid, n)),

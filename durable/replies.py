@@ -34,6 +34,8 @@ class Tag(StrEnum):
     AGAIN = "again"
     NOT_ERRORED = "not_errored"
     CONFLICT = "conflict"
+    ARQ = "arq"
+    NONE = "none"
 
 
 class UnexpectedReply(RuntimeError):
@@ -105,6 +107,39 @@ class Refused:
 
     reason: Tag
     status: str = ""
+
+
+@dataclass(frozen=True)
+class Taken:
+    """take leased the instance of the due job `job_id` (`acquired` as acquire answers)."""
+
+    job_id: str
+    workflow: str
+    instance_id: str
+    acquired: Acquired
+    reaped: Reaped
+
+
+@dataclass(frozen=True)
+class ForeignJob:
+    """take claimed a due arq job of another function (arq's in-progress key), for arq to run."""
+
+    job_id: str
+    score: int
+    reaped: Reaped
+
+
+@dataclass(frozen=True)
+class NothingDue:
+    """No job was due (Redis time `now_ms`). `next_due_ms`: the queue's first job (-1 when the
+    queue is empty; at most `now_ms` when due work was left to a plain arq worker).
+    `chores_due_ms`: the first lease expiry or retention deadline housekeeping acts on (-1:
+    none)."""
+
+    now_ms: int
+    next_due_ms: int
+    chores_due_ms: int
+    reaped: Reaped
 
 
 @dataclass(frozen=True)
@@ -238,6 +273,21 @@ def acquire(raw: list[Any]) -> Acquired | Early | Refused:
         case [Tag.INACTIVE, status]:
             return Refused(Tag.INACTIVE, str(status))
     raise UnexpectedReply("acquire", raw)
+
+
+def take(raw: list[Any]) -> Taken | ForeignJob | NothingDue:
+    match raw:
+        case [Tag.OK, job, wf, iid, fence, now, instance, steps, due, before, recovered, expired]:
+            got = Acquired(
+                str(fence), int(now), pairs(instance), pairs(steps), int(due), _s(before)
+            )
+            return Taken(str(job), str(wf), str(iid), got, Reaped(int(recovered), int(expired)))
+        case [Tag.ARQ, job, score, recovered, expired]:
+            return ForeignJob(str(job), int(float(score)), Reaped(int(recovered), int(expired)))
+        case [Tag.NONE, now, head, chores, recovered, expired]:
+            reaped = Reaped(int(recovered), int(expired))
+            return NothingDue(int(now), int(float(head)), int(float(chores)), reaped)
+    raise UnexpectedReply("take", raw)
 
 
 def renew(raw: list[Any]) -> Renewed | Fenced:

@@ -58,32 +58,63 @@ class Runner:
 
     async def advance(self, ref: Ref, job_id: str = "", *, max_steps: int | None = None) -> int:
         """Advance an instance as far as it goes; returns the number of executions run."""
+        workflow = self._workflow(ref, job_id)
+        if workflow is None:
+            return 0
+        got = await self._acquire(ref, job_id)
+        return 0 if got is None else await self._run(workflow, ref, got, max_steps)
+
+    async def run_leased(self, ref: Ref, job_id: str, got: Acquired) -> int:
+        """Advance an instance whose lease the caller took already (a durable worker's take of
+        job `job_id`). One of a workflow this registry lacks goes back to the queue, due again
+        in a lease TTL, for a worker that has it."""
+        workflow = self._workflow(ref, job_id)
+        if workflow is None:
+            ttl = self.store.settings.lease_ttl_ms
+            run = InstanceRecord.decode(got.instance).run
+            await self.store.release(
+                ref, fence=got.fence, run=run, due_ms=got.now_ms + ttl, log_lines="",
+                log_count=0, mode="defer",
+            )  # fmt: skip
+            return 0
+        return await self._run(workflow, ref, got, None)
+
+    def _workflow(self, ref: Ref, job_id: str) -> Workflow | None:
         workflow = self.registry.get(ref.workflow)
         if workflow is None:
             log.error(
                 "no workflow %r in this worker's registry; job %s skipped", ref.workflow, job_id
             )
-            return 0
-        runs = 0
-        while runs < INLINE_RERUNS:
-            ttl = self.store.settings.lease_ttl_ms
+        return workflow
+
+    async def _acquire(self, ref: Ref, job_id: str) -> Acquired | None:
+        """The lease for `job_id`, waiting out a wake-up a little ahead of Redis' clock."""
+        ttl = self.store.settings.lease_ttl_ms
+        while True:
             got = await self.store.acquire(ref, job_id=job_id, owner=self.owner, ttl_ms=ttl)
             if isinstance(got, Early) and got.due_ms - got.now_ms <= EARLY_WAIT_MS:
                 await asyncio.sleep((got.due_ms - got.now_ms) / 1000)
                 job_id = got.job_id
                 continue
-            if not isinstance(got, Acquired):
-                return runs
+            return got if isinstance(got, Acquired) else None
+
+    async def _run(self, workflow: Workflow, ref: Ref, got: Acquired, max_steps: int | None) -> int:
+        """Run executions while the lease is held and the run must go on at once (an event
+        arrived meanwhile, a zero backoff), up to INLINE_RERUNS; returns how many ran."""
+        runs = 0
+        while True:
             self.clock.sync(got.now_ms)
             execution = self._execution(ref, got, max_steps)
             runs += 1
             with bound(workflow=ref.workflow, instance=ref.instance_id, run=execution.run):
                 executing = self._execute(workflow, execution)
                 next_job = await observe.get().execution(executing, ref, got)  # metrics, spans
-            if next_job is None:
+            if next_job is None or runs >= INLINE_RERUNS:
                 return runs
-            job_id = next_job
-        return runs
+            again = await self._acquire(ref, next_job)
+            if again is None:
+                return runs
+            got = again
 
     async def tick(self, *, max_instances: int = 10, max_steps: int | None = 100) -> int:
         """Advance the instances whose jobs are due, in this process (a runner tick, for tests

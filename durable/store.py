@@ -31,9 +31,11 @@ from durable.replies import (
     Exists,
     Fenced,
     Finished,
+    ForeignJob,
     LimitReached,
     NotErrored,
     NotFound,
+    NothingDue,
     Reaped,
     Recalled,
     Refused,
@@ -43,6 +45,7 @@ from durable.replies import (
     Restarted,
     Saved,
     Snapshot,
+    Taken,
     Terminal,
     WaitResolved,
 )
@@ -78,6 +81,7 @@ class Script:
     keys: tuple[str, ...]
     argv: tuple[str, ...] = ()
     instance: bool = True  # ARGV starts with the workflow and the instance id (wf, iid)
+    includes: tuple[str, ...] = ()  # shared code it needs besides _lib.lua (INCLUDES)
 
     def prologue(self) -> str:
         """Lua that binds KEYS and ARGV to the names the script's body uses."""
@@ -92,11 +96,17 @@ class Script:
 
 
 _EVERY = tuple(INSTANCE_KEYS)  # scripts that expire or persist all of an instance's keys
+# Shared Lua beyond _lib.lua, in the order a script includes them: taking a lease (acquire,
+# take) and housekeeping (reap, take).
+INCLUDES = ("_housekeeping", "_lease")
+# The most members the wake marker keeps (keys.wake_key): more than workers ever block at once.
+WAKE_LIMIT = 1024
 _LOGGED = ("log_lines", "log_count")
 
 SCRIPTS: dict[str, Script] = {
     "create": Script(("ikey",), ("params", "idempotency_key", "version", "traceparent")),
-    "acquire": Script(("ikey", "steps_stem"), ("job_id", "owner", "ttl_ms")),
+    "acquire": Script(("ikey", "steps_stem"), ("job_id", "owner", "ttl_ms"), includes=("_lease",)),
+    "take": Script((), ("owner", "ttl_ms", "token"), instance=False, includes=INCLUDES),
     "renew": Script(("ikey",), ("fence", "ttl_ms")),
     "save_step": Script(
         ("ikey", "steps_stem", "logs_stem"),
@@ -111,7 +121,7 @@ SCRIPTS: dict[str, Script] = {
     ),
     "release": Script(("ikey", "logs_stem"), ("fence", "run", "due_ms", *_LOGGED, "mode")),
     "finish": Script(_EVERY, ("fence", "run", "outcome", "value", *_LOGGED)),
-    "reap": Script((), ("limit",), instance=False),
+    "reap": Script((), ("limit",), instance=False, includes=("_housekeeping",)),
     "pause": Script(("ikey",)),
     "resume": Script(("ikey",)),
     "terminate": Script((*_EVERY, "answer_key"), ("token", "answer_ttl_ms")),
@@ -133,9 +143,9 @@ def _source(name: str) -> str:
 
 def script_source(name: str, settings: Settings, *, partitioned: bool = False) -> str:
     """One script: the key schema and settings of this deployment and the script's arguments
-    as Lua locals, then the shared preamble (_lib.lua), then its body. With several
-    partitions, one source serves them all: the keys are built from the partition prefix of
-    the script's first key (`schema_source`)."""
+    as Lua locals, then the shared preamble (_lib.lua) and the shared code it includes, then
+    its body. With several partitions, one source serves them all: the keys are built from the
+    partition prefix of the script's first key (`schema_source`)."""
     constants = "\n".join(
         [
             schema_source(settings.prefix, partitioned=partitioned),
@@ -143,9 +153,12 @@ def script_source(name: str, settings: Settings, *, partitioned: bool = False) -
             f"local job_ttl_ms = {int(settings.job_timeout_ms)}",
             f"local retention_ms = {int(settings.retention_ms)}",
             f"local lease_ttl_ms = {int(settings.lease_ttl_ms)}",
+            f"local wake_limit = {WAKE_LIMIT}",
         ]
     )
-    return "\n".join([constants, SCRIPTS[name].prologue(), _source("_lib"), _source(name)])
+    script = SCRIPTS[name]
+    shared = [_source(part) for part in ("_lib", *script.includes)]
+    return "\n".join([constants, script.prologue(), *shared, _source(name)])
 
 
 # Stands for the partition prefix in the bindings of a partitioned layout (no prefix holds it).
@@ -386,6 +399,17 @@ class Store:
         reply = await self._run("acquire", ref, job_id=job_id, owner=owner, ttl_ms=ttl_ms)
         return replies.acquire(reply)
 
+    async def take(
+        self, *, owner: str, ttl_ms: int, token: str, partition: int = 0
+    ) -> Taken | ForeignJob | NothingDue:
+        """Lease the instance of the queue's next due job (a durable worker's one call to find
+        and start work), doing any housekeeping that came due on the way. Each partition has
+        its own queue: `partition` names the one to take from."""
+        reply = await self._run(
+            "take", None, partition=partition, owner=owner, ttl_ms=ttl_ms, token=token
+        )
+        return replies.take(reply)
+
     async def renew(self, ref: Ref, *, fence: str, ttl_ms: int) -> Renewed | Fenced:
         return replies.renew(await self._run("renew", ref, fence=fence, ttl_ms=ttl_ms))
 
@@ -439,7 +463,7 @@ class Store:
         due_ms: int,
         log_lines: str,
         log_count: int,
-        mode: Literal["suspend", "handover"],
+        mode: Literal["suspend", "handover", "defer"],
     ) -> Released | Fenced:
         reply = await self._run(
             "release", ref, fence=fence, run=run, due_ms=due_ms, log_lines=log_lines,

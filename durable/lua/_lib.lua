@@ -1,12 +1,14 @@
 -- Shared preamble of every script. durable/store.py registers each script as: its prologue,
 -- this file, the script's body. The prologue defines, as locals:
---   the key schema (durable/keys.py lua_bindings): queue_key, leases_key, expiry_key and
---           member_separator (strings); instance_key(wf, iid), workflow_index_key(wf),
+--   the key schema (durable/keys.py lua_bindings): queue_key, leases_key, expiry_key, wake_key
+--           and member_separator (strings); instance_key(wf, iid), instance_steps_stem(wf, iid),
+--           take_receipt_key(owner), workflow_index_key(wf),
 --           status_index_key(wf, status), version_index_key(wf, version),
 --           version_status_index_key(wf, version, status), versions_key(wf),
 --           instance_job_id(wf, iid, n), arq_job_key(job), arq_in_progress_key(job) and
 --           arq_retry_key(job) (functions)
 --   fname, job_ttl_ms, retention_ms, lease_ttl_ms   this deployment's settings
+--   wake_limit   the most members the wake marker keeps
 --   ikey, steps_stem, events_stem, logs_stem, eids_key, answer_key   the script's KEYS, by the
 --           names its header lists (nil when it takes none of them); a script appends the run
 --           number to a stem
@@ -35,15 +37,29 @@ local function drop_job()
   local old = hget('job')
   if old then
     redis.call('ZREM', queue_key, old)
+    redis.call('ZREM', wake_key, old)
     redis.call('DEL', arq_job_key(old))
     redis.call('HDEL', ikey, 'job', 'due')
   end
   redis.call('ZREM', leases_key, member)
 end
 
--- Enqueue an arq job (arq's JSON job format) due at `due`, replacing any pending one. The lease
+-- Wake a worker blocked on the wake marker (BZPOPMIN): a member per job due now, so that many
+-- jobs due at once wake as many blocked workers; and for a future job that became the queue's
+-- head, since blocked workers sleep until the head they last saw. The marker stays small: a
+-- member goes when its job is taken or dropped (or popped), and it keeps at most wake_limit
+-- (far more than workers ever block at once). ZADD of the same job twice is one member, so a
+-- script retried after a lost reply does not signal twice.
+local function signal(jid, due)
+  if due > now and redis.call('ZRANGE', queue_key, 0, 0)[1] ~= jid then return end
+  if redis.call('ZCARD', wake_key) < wake_limit then redis.call('ZADD', wake_key, due, jid) end
+end
+
+-- Enqueue an arq job (arq's JSON job format) due at `due`, replacing any pending one, and signal
+-- the wake marker when that makes work due now (or moves the queue's head earlier). The lease
 -- set doubles as a watchdog: a job nobody has taken a lease for by due + lease TTL is checked
--- by housekeeping (its worker may have died between claiming the job and taking the lease).
+-- by housekeeping (a plain arq worker may have died between claiming the job and taking the
+-- lease).
 local function schedule(due)
   drop_job()
   local jid = instance_job_id(wf, iid, redis.call('HINCRBY', ikey, 'jobn', 1))
@@ -54,6 +70,7 @@ local function schedule(due)
   redis.call('ZADD', queue_key, due, jid)
   redis.call('HSET', ikey, 'job', jid, 'due', due)
   redis.call('ZADD', leases_key, due + lease_ttl_ms, member)
+  signal(jid, due)
   return jid
 end
 

@@ -1,53 +1,215 @@
-"""arq's Worker with a one-round-trip job claim.
+"""arq's Worker, taking durable's work with one script and waiting for it without polling.
 
-Stock arq claims each job with WATCH, EXISTS, ZSCORE and MULTI/EXEC: four sequential round trips,
-and two workers polling the same queue mostly lose those races to each other. The claim here is
-one Lua script with the same checks and the same keys, so jobs, results and in-progress markers
-stay arq's own.
+Stock arq polls its queue (every `poll_delay`), claims each job with WATCH, EXISTS, ZSCORE and
+MULTI/EXEC, reads the job, bumps a retry counter, runs the function and cleans up: six round
+trips around durable's own scripts. `DurableWorker` keeps arq's worker (its options, signals,
+health line, `arq.worker` logs and job format) and replaces the loop: one `take` script finds
+the next due job, leases its instance and answers its steps; the runner runs it and its
+`finish` or `release` script records the end. A 3-step workflow is 5 round trips.
+
+When nothing is due the worker blocks on the wake marker (durable/worker/wake.py) until a
+script signals new work, or until the next due time a take reported (a timer, a lease to
+recover, retention to prune), whichever comes first. A job of another arq function found in the
+queue is claimed the way arq claims it and run by arq's own `run_job`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+from collections.abc import Coroutine
+from functools import partial
+from signal import Signals
 from typing import Any
 
-from arq.utils import timestamp_ms
+from arq.connections import create_pool, log_redis_info
 from arq.worker import Worker
+from arq.worker import logger as arq_log
+from redis.exceptions import RedisError
 
-from durable import keys
+from durable import keys, observe
+from durable.replies import ForeignJob, NothingDue, Reaped, Taken
+from durable.runner import Runner
+from durable.store import Ref
+from durable.worker.wake import Served, WakeListener, block_cap_s
 
-CLAIM = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not score or tonumber(score) > tonumber(ARGV[2]) then return false end
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[3])
-return score
-"""
+log = logging.getLogger("durable.worker")
+
+PUSH = "durable_push"  # ctx key: the worker takes work itself (no housekeeping loop needed)
+WAITER_NAME = "durable-wait:"  # + owner: the client name of a worker's blocking connection
 
 
 class DurableWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._claim: Any = None
+        self.ctx[PUSH] = True
+        self._poke = asyncio.Event()
+        self._tokens = (f"{secrets.token_hex(4)}.{n}" for n in itertools.count())
 
-    async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """For each due job: take a slot, claim it atomically, run it in a task."""
-        if self._claim is None:
-            self._claim = self.pool.register_script(CLAIM)
-        for raw in job_ids:
-            await self.sem.acquire()
-            if self.job_counter >= self.max_jobs:
-                self.sem.release()
-                return
-            self.job_counter += 1
-            job_id = raw.decode()
-            score = await self._claim(
-                keys=[keys.arq_in_progress_key(job_id), self.queue_name],
-                args=[job_id, timestamp_ms(), int(self.in_progress_timeout_s * 1000)],
+    async def main(self) -> None:
+        """arq's start-up (pool, start-up lines, on_startup), then durable's loop."""
+        if self._pool is None:
+            self._pool = await create_pool(
+                self.redis_settings,
+                job_deserializer=self.job_deserializer,
+                job_serializer=self.job_serializer,
+                default_queue_name=self.queue_name,
+                expires_extra_ms=self.expires_extra_ms,
             )
-            if not score:  # running elsewhere, finished, or re-scheduled for later
-                self.job_counter -= 1
-                self.sem.release()
+        arq_log.info(
+            "Starting worker for %d functions: %s", len(self.functions), ", ".join(self.functions)
+        )
+        await log_redis_info(self.pool, arq_log.info)
+        self.ctx["redis"] = self.pool
+        if self.on_startup:
+            await self.on_startup(self.ctx)
+        runner: Runner = self.ctx["durable_runner"]
+        layout = await runner.store.open()
+        served = Served(range(layout.count))
+        markers = {keys.wake_key(layout.space(p)): p for p in served.partitions}
+        cap = block_cap_s(runner.store.settings.lease_ttl_ms)
+
+        def poke(marker: str | None) -> None:
+            served.wake(None if marker is None else markers[marker])
+            self._poke.set()
+
+        name = f"{WAITER_NAME}{runner.owner}"
+        listener = WakeListener(self.pool, list(markers), cap, poke, self._full, name)
+        try:
+            await self._serve(runner, served, listener)
+        finally:
+            await listener.close()
+
+    async def _serve(self, runner: Runner, served: Served, listener: WakeListener) -> None:
+        """Take due work while there is a free slot and work is due in a partition served;
+        otherwise wait for a slot, a wake-up or the next due time."""
+        while self.allow_pick_jobs:
+            self._poke.clear()
+            await self.heart_beat()
+            if self.job_counter >= self.max_jobs:
+                await self._poke.wait()
                 continue
-            task = self.loop.create_task(self.run_job(job_id, int(float(score))))
-            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
-            self.tasks[job_id] = task
+            partition = served.next(self.loop.time())
+            if partition is None:
+                if self.burst and self._burst_over():
+                    return
+                await self._idle(served, listener)
+                continue
+            found = await self._take(runner, partition, served)
+            if isinstance(found, NothingDue):
+                served.dry(partition, self._due_at(found))
+        await listener.close()
+        await asyncio.Future()  # arq's signal handler cancels main once the running jobs end
+
+    async def _take(
+        self, runner: Runner, partition: int, served: Served
+    ) -> Taken | ForeignJob | NothingDue | None:
+        """One take; what it found is running in a task already. None: Redis failed (the call
+        retried with backoff already), so the next take comes after a pause."""
+        settings = runner.store.settings
+        try:
+            found = await runner.store.take(
+                owner=runner.owner, ttl_ms=settings.lease_ttl_ms, token=next(self._tokens),
+                partition=partition,
+            )  # fmt: skip
+        except (RedisError, OSError) as exc:
+            log.warning("could not take work from redis, retrying in 1s: %s", exc)
+            await asyncio.sleep(1.0)
+            return None
+        _housekeeping(found.reaped)
+        if isinstance(found, Taken):
+            self._spawn(found.job_id, partition, served, self._advance(runner, found))
+        elif isinstance(found, ForeignJob):
+            self._spawn(found.job_id, partition, served, self.run_job(found.job_id, found.score))
+        return found
+
+    def _due_at(self, found: NothingDue) -> float | None:
+        """The loop time of a partition's next due job or chore, measured from Redis' clock as
+        the take read it; None when none is known (a wake-up or the cap comes first)."""
+        dues = [due for due in (found.next_due_ms, found.chores_due_ms) if due >= 0]
+        if not dues:
+            return None
+        if min(dues) <= found.now_ms:
+            # due work left to a plain arq worker, or more chores than one take does: soon again
+            return self.loop.time() + self.poll_delay_s
+        return self.loop.time() + (min(dues) - found.now_ms) / 1000
+
+    async def _idle(self, served: Served, listener: WakeListener) -> None:
+        """Block until poked (a wake-up or the cap, a job of ours ended, a signal) or until a
+        partition's next due time."""
+        # the listener pokes at its cap; twice that only guards against losing it
+        timeout = 2 * listener.cap_s
+        first = served.first_due()
+        if first is not None:
+            timeout = min(timeout, max(0.0, first - self.loop.time()))
+        listener.arm()
+        # a timer that pokes, not asyncio.wait_for: in Python 3.11 that can swallow the
+        # cancellation of a shutdown arriving as the wait ends
+        timer = self.loop.call_later(timeout, self._poke.set)
+        try:
+            await self._poke.wait()
+        finally:
+            timer.cancel()
+        listener.disarm()
+
+    def _spawn(
+        self, job_id: str, partition: int, served: Served, work: Coroutine[Any, Any, None]
+    ) -> None:
+        self.job_counter += 1
+        task = self.loop.create_task(work)
+        self.tasks[job_id] = task
+        task.add_done_callback(partial(self._ended, job_id, partition, served))
+
+    def _ended(self, job_id: str, partition: int, served: Served, task: asyncio.Task[None]) -> None:
+        """A job ended: its slot is free, and its partition is looked at again (what it
+        scheduled for now is found before a burst worker decides there is nothing left)."""
+        served.wake(partition)
+        self.job_counter -= 1
+        self.tasks.pop(job_id, None)
+        if task.cancelled():
+            self.jobs_retried += 1
+        elif task.exception() is not None:
+            self.jobs_failed += 1
+            log.error("job %s failed", job_id, exc_info=task.exception())
+        else:
+            self.jobs_complete += 1
+        self._poke.set()
+
+    async def _advance(self, runner: Runner, taken: Taken) -> None:
+        """Run a taken instance. A cancellation (shutdown, once the grace period is over) ends
+        the task normally: the runner has handed the instance over, and arq's close() gathers
+        this task as it does its own jobs. When Redis fails for longer than the connection's
+        retries ride out, the lease is left to expire: housekeeping recovers the instance."""
+        ref = Ref(taken.workflow, taken.instance_id)
+        with contextlib.suppress(asyncio.CancelledError):
+            try:
+                await runner.run_leased(ref, taken.job_id, taken.acquired)
+            except (RedisError, OSError) as exc:
+                log.warning("redis error advancing %s/%s: %s", ref.workflow, ref.instance_id, exc)
+
+    def _full(self) -> bool:
+        return self.job_counter >= self.max_jobs or not self.allow_pick_jobs
+
+    def _burst_over(self) -> bool:
+        """Burst mode ends once nothing is due and nothing of this worker's runs (whatever
+        those runs schedule for now, a take finds before this is asked again)."""
+        return not self.tasks or 0 <= self.max_burst_jobs <= self._jobs_started()
+
+    def handle_sig_wait_for_completion(self, signum: Signals) -> None:
+        super().handle_sig_wait_for_completion(signum)
+        self._poke.set()  # stop taking at once, even from a block on the wake marker
+
+    def handle_sig(self, signum: Signals) -> None:
+        super().handle_sig(signum)
+        self._poke.set()
+
+
+def _housekeeping(reaped: Reaped) -> None:
+    if reaped.recovered:
+        observe.get().leases_recovered(reaped.recovered)
+        log.info("recovered %d instance(s) from expired leases", reaped.recovered)
+    if reaped.expired:
+        log.debug("pruned %d expired instance(s) from indexes", reaped.expired)

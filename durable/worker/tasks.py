@@ -17,6 +17,7 @@ from durable.runner import Runner
 from durable.settings import Settings
 from durable.store import Ref, Store
 from durable.worker import observing
+from durable.worker.claim import PUSH
 from durable.workflow import Registry, load_registry
 
 log = logging.getLogger("durable.worker")
@@ -53,7 +54,8 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     previous = ctx.get("durable_housekeeping")
     if previous is not None:  # a restarted worker (after a lost Redis) reuses its ctx
         previous.cancel()
-    ctx["durable_housekeeping"] = asyncio.create_task(housekeeping(store))
+    if not ctx.get(PUSH):  # a durable worker's takes do the housekeeping; plain arq's do not
+        ctx["durable_housekeeping"] = asyncio.create_task(housekeeping(store))
     observing.install(ctx)  # metrics (when served) and OpenTelemetry spans (when installed)
     if registry.schedules:
         await schedules.declare(registry, settings, ctx["redis"])
@@ -74,7 +76,9 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
 
 
 async def housekeeping(store: Store) -> None:
-    """Recover instances of dead workers and prune expired index entries, forever."""
+    """Recover instances of dead workers and prune expired index entries, forever (under
+    `arq durable.worker.WorkerSettings`: arq's own worker, which takes no work with durable's
+    take script)."""
     interval = min(1.0, store.settings.lease_ttl_ms / 4000)
     delay = interval
     while True:

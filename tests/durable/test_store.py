@@ -35,7 +35,7 @@ from durable.replies import (
     WaitResolved,
 )
 from durable.settings import Settings
-from durable.store import SCRIPTS, Ref, Store
+from durable.store import INCLUDES, SCRIPTS, Ref, Store
 from durable.types import StepStatus, StepType
 from tests.helpers import assert_eventually, reply
 
@@ -359,4 +359,4 @@ def test_each_script_header_lists_its_keys_argv_and_replies(name: str) -> None:
 def test_every_script_file_is_registered() -> None:
     folder = resources.files("durable").joinpath("lua")
     files = {e.name.removesuffix(".lua") for e in folder.iterdir() if e.name.endswith(".lua")}
-    assert files == {*SCRIPTS, "_lib"}
+    assert files == {*SCRIPTS, "_lib", *INCLUDES}

@@ -3,39 +3,46 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from dataclasses import replace
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
-from durable import keys
 from durable.client import Client
 from durable.clock import Clock
 from durable.runner import Runner
 from durable.settings import Settings
 from tests import flows
-from tests.helpers import PrivateRedis, assert_eventually, iso_ms
+from tests.helpers import PrivateRedis, assert_eventually, free_port, iso_ms
 from tests.worker.conftest import Procs, counter, owner_pid
 
 pytestmark = pytest.mark.timeout(120)
 
 
-async def jobs_in_progress(redis: Redis, prefix: str, wf: str, iid: str) -> set[bytes]:
-    """The arq jobs of one instance that a worker has claimed and not yet finished."""
-    pattern = keys.arq_in_progress_key(keys.job_id(prefix, wf, iid, "*"))
-    return {key async for key in redis.scan_iter(match=pattern)}
+def lost_executions(port: int) -> float:
+    """How many executions of `held` a worker serving its metrics on `port` saw lose their
+    lease (a write refused for its fencing token)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    pattern = r'durable_executions_total\{outcome="lost",workflow="held"\} ([0-9.]+)'
+    found = re.search(pattern, text)
+    return float(found[1]) if found else 0.0
 
 
 async def test_a_frozen_worker_late_write_is_refused(
-    procs: Procs, client: Client, redis: Redis
+    procs: Procs, client: Client, redis: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    port = free_port()
+    monkeypatch.setenv("DURABLE_METRICS_PORT", str(port))
     procs.start(lease_ttl="1 s")
+    monkeypatch.delenv("DURABLE_METRICS_PORT")
     await client.create("held", instance_id="z1", params={"hold": 2})
     await assert_eventually(lambda: counter(redis, "z1", "work"), 15)
     pid = await owner_pid(redis, client, "held", "z1")
-    (frozen_job,) = await jobs_in_progress(redis, client.settings.prefix, "held", "z1")
+    assert lost_executions(port) == 0
     os.kill(pid, signal.SIGSTOP)
     try:
         procs.start(lease_ttl="1 s")
@@ -49,13 +56,13 @@ async def test_a_frozen_worker_late_write_is_refused(
     finally:
         os.kill(pid, signal.SIGCONT)
 
-    # Thawed, the worker's step ends and tries to record its result; then its arq job ends
-    # (the job's in-progress marker goes), so by then its late write has been made and refused.
-    async def frozen_job_ended() -> bool:
-        return not bool(await redis.exists(frozen_job))
+    # Thawed, the worker's step ends and tries to record its result: refused, the execution
+    # ends as lost (its worker counts it), so by then its late write has been made.
+    async def frozen_execution_lost() -> bool:
+        return lost_executions(port) == 1
 
-    await assert_eventually(frozen_job_ended, 30)
-    os.kill(pid, 0)  # the worker itself is still alive: its job ended, not the process
+    await assert_eventually(frozen_execution_lost, 30)
+    os.kill(pid, 0)  # the worker itself is still alive: its execution ended, not the process
     after = await client.history("held", "z1")
     assert before.steps == after.steps
     got = await client.get("held", "z1")

@@ -1,0 +1,48 @@
+-- Taking an instance's lease, shared by acquire (one instance, named by its job) and take (the
+-- next due job of the queue). Included after _lib.lua; ikey and steps_stem name the instance.
+
+-- Lease the instance for `job_id` ('' = any job): {'ok', fence, now, instance fields, step
+-- fields of the run, due (of the job taken, 0 for none), status before} | {'early', job id, due,
+-- now} (it waits until due; its job was re-issued) | {'gone'} | {'stale'} (another job is
+-- pending) | {'busy'} (leased elsewhere) | {'inactive', status} (paused or ended).
+-- `ajob` ('' for none) is kept on the lease: an acquire for that job by the same owner is a
+-- retry of the call that took it (take keeps none: a take's retry has its receipt instead, and
+-- an acquire by the same worker for the job a take leased is not a retry but a race lost).
+local function lease(job_id, owner, ttl, ajob)
+  local status = hget('status')
+  if not status then return {'gone'} end
+  if status == 'running' and job_id ~= '' and hget('ajob') == job_id and hget('owner') == owner then
+    -- a retried call whose first reply was lost: the lease is already ours
+    local run = hget('run')
+    return {'ok', hget('fence'), now, redis.call('HGETALL', ikey),
+      redis.call('HGETALL', steps_stem .. run), 0, status}
+  end
+  local current = hget('job')
+  if job_id ~= '' and current ~= job_id then return {'stale'} end
+  if status == 'running' then
+    if tonumber(hget('lease') or 0) > now then return {'busy'} end
+    redis.call('HINCRBY', ikey, 'lost', 1)
+  elseif status ~= 'queued' and status ~= 'waiting' then
+    drop_job()
+    return {'inactive', status}
+  end
+  local due = tonumber(hget('due') or 0)
+  if status == 'waiting' and due > now then
+    return {'early', schedule(due), due, now}
+  end
+  drop_job()
+  local fence = redis.call('HINCRBY', ikey, 'fence', 1)
+  set_status('running')
+  if ajob ~= '' then
+    redis.call('HSET', ikey, 'lease', now + ttl, 'owner', owner, 'ajob', ajob)
+    redis.call('HDEL', ikey, 'wake')
+  else
+    redis.call('HSET', ikey, 'lease', now + ttl, 'owner', owner)
+    redis.call('HDEL', ikey, 'wake', 'ajob')
+  end
+  if not hget('started') then redis.call('HSET', ikey, 'started', now) end
+  redis.call('ZADD', leases_key, now + ttl, member)
+  local run = hget('run')
+  return {'ok', fence, now, redis.call('HGETALL', ikey), redis.call('HGETALL', steps_stem .. run),
+    due, status}
+end

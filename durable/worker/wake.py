@@ -1,0 +1,160 @@
+"""Waiting for work without polling: an idle worker blocks on the wake marker (keys.wake_key).
+
+Every script that makes work due now adds a member to the marker (_lib.lua's `signal`, called by
+`schedule`), and so does one that moves the queue's head earlier. An idle worker holds one
+connection of its own blocked in BZPOPMIN on the marker; a pop wakes it to take work. The block
+is capped (`block_cap_s`): if a worker dies right after popping a member, the wake-up it took is
+lost, and the others notice the due work at their next cap at the latest. Each cap also refreshes
+what the worker knows of the next due times (a take answers them), so a lease that expires while
+everyone is idle is recovered on time.
+
+Each partition has its own queue and marker. BZPOPMIN takes several keys, so a worker blocks on
+the markers of all the partitions it serves at once, and `Served` keeps which of them to take
+from now and when each of the others comes due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import RedisError
+
+log = logging.getLogger("durable.worker")
+
+# The longest an idle worker blocks: what a lost wake-up can cost, and the period of an idle
+# worker's two commands (BZPOPMIN, then a take): one command a second.
+BLOCK_CAP_S = 2.0
+
+
+def block_cap_s(lease_ttl_ms: int) -> float:
+    """The block cap for a lease TTL: at most a quarter of it, so that an idle worker learns of
+    a lease well before it can expire, and recovers it on time if its worker dies."""
+    return min(BLOCK_CAP_S, lease_ttl_ms / 4000)
+
+
+class Served:
+    """A worker's partitions: those to take from now (`ready`, in turn) and, for each of the
+    others, the loop time at which its next job or housekeeping chore comes due (`due_at`;
+    none: only a wake-up makes it ready again)."""
+
+    def __init__(self, partitions: Sequence[int]) -> None:
+        self.partitions = list(partitions)
+        self.ready: dict[int, None] = dict.fromkeys(self.partitions)  # an ordered set
+        self.due_at: dict[int, float] = {}
+
+    def next(self, now: float) -> int | None:
+        """The partition to take from next (round robin), or None when none is ready."""
+        for partition, at in list(self.due_at.items()):
+            if at <= now:
+                self.wake(partition)
+        for partition in self.ready:
+            del self.ready[partition]
+            self.ready[partition] = None  # to the back: the others get their turn first
+            return partition
+        return None
+
+    def dry(self, partition: int, due_at: float | None) -> None:
+        """A take found nothing due in `partition`; its next due time, if it knows one."""
+        self.ready.pop(partition, None)
+        if due_at is None:
+            self.due_at.pop(partition, None)
+        else:
+            self.due_at[partition] = due_at
+
+    def wake(self, partition: int | None = None) -> None:
+        """Take from `partition` (None: from every one) at the next turn."""
+        for woken in self.partitions if partition is None else [partition]:
+            self.due_at.pop(woken, None)
+            self.ready[woken] = None
+
+    def first_due(self) -> float | None:
+        return min(self.due_at.values(), default=None)
+
+
+class WakeListener:
+    """BZPOPMIN on the wake markers, on a connection of its own (named `name` in CLIENT LIST),
+    while its worker is idle.
+
+    `arm()` when a take found nothing due: the listener blocks (again) for up to `cap_s`, then
+    calls `poke(key)` with the marker it popped a member from, or `poke(None)` when the cap ran
+    out. `disarm()` when the worker has work: the listener does not block again until armed (a
+    BZPOPMIN already sent stays until it returns). A member popped while `busy()` (the worker has
+    no free slot) is put back, so another blocked worker gets it.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        wake_keys: Sequence[str],
+        cap_s: float,
+        poke: Callable[[str | None], None],
+        busy: Callable[[], bool],
+        name: str = "",
+    ) -> None:
+        self.redis = redis
+        self.name = name
+        self.wake_keys = list(wake_keys)
+        self.cap_s = cap_s
+        self.poke = poke
+        self.busy = busy
+        self.armed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._conn: AbstractConnection | None = None
+
+    def arm(self) -> None:
+        self.armed.set()
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._listen())
+
+    def disarm(self) -> None:
+        self.armed.clear()
+
+    async def close(self) -> None:
+        """Stop at once, even in the middle of a block (its connection is closed, not reused)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.disconnect()
+
+    async def _listen(self) -> None:
+        delay = 0.1
+        while True:
+            await self.armed.wait()
+            try:
+                popped = await self._block()
+            except (RedisError, OSError) as exc:
+                log.warning("waiting for work failed, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                self.poke(None)
+                continue
+            delay = 0.1
+            if popped is None:
+                self.poke(None)
+            elif self.busy():
+                await self._pass_on(popped)
+            else:
+                self.poke(popped[0].decode())
+
+    async def _block(self) -> Any:
+        """One BZPOPMIN: [key, member, score], or None when the cap ran out first."""
+        if self._conn is None:  # the pool's settings, but not one of its connections
+            self._conn = self.redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+            self._conn.client_name = self.name or None  # names it in CLIENT LIST
+        await self._conn.send_command("BZPOPMIN", *self.wake_keys, self.cap_s)
+        return await self._conn.read_response()
+
+    async def _pass_on(self, popped: Any) -> None:
+        key, member, score = popped
+        with contextlib.suppress(RedisError, OSError):  # lost: the others' cap catches it
+            await self.redis.zadd(key, {member: float(score)})
