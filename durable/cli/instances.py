@@ -7,6 +7,7 @@ import uuid
 import click
 
 from durable.cli import render
+from durable.cli.bulk import bulk
 from durable.cli.client import Api, JSONDict, path
 from durable.cli.command import (
     DurableGroup,
@@ -183,3 +184,4 @@ def _retry_text(data: JSONDict) -> str:
 instances.add_command(history)
 instances.add_command(logs)
 instances.add_command(watch)
+instances.add_command(bulk)

@@ -13,6 +13,7 @@ from durable.cli.command import DurableGroup
 from durable.cli.dev import dev
 from durable.cli.instances import instances
 from durable.cli.options import CliState, global_options, group_options
+from durable.cli.schedules import schedules
 from durable.cli.services import api_command, worker_command
 from durable.cli.workflows import workflows
 
@@ -39,6 +40,7 @@ def cli(ctx: click.Context, /, **values: Any) -> None:
 
 cli.add_command(workflows)
 cli.add_command(instances)
+cli.add_command(schedules)
 cli.add_command(worker_command)
 cli.add_command(api_command)
 cli.add_command(dev)

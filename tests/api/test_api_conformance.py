@@ -143,12 +143,17 @@ class Api:
 INSTANCES = "/{workflow}/instances"
 INSTANCE = "/{workflow}/instances/{id}"
 CONTROLS = ("pause", "resume", "terminate", "restart")
+SCHEDULES = "/{workflow}/schedules"
+SCHEDULE = "/{workflow}/schedules/{id}"
+BULK = ("terminate", "restart", "retry-step")
 # A body every POST route accepts as valid, for the routes' error responses.
 VALID_BODY: dict[str, Any] = {
     "/_runner/tick": {},
     INSTANCES: {"id": "x1"},
     f"{INSTANCES}/batch": {"instances": [{"id": "x1"}]},
     f"{INSTANCE}/events": {"type": "go"},
+    "/{workflow}/schedules": {"id": "v1", "every": "1 h"},
+    **{f"/{{workflow}}/bulk/{action}": {"status": "running"} for action in BULK},
 }
 TEXT: dict[str, Any] = {"content": "{}", "headers": {"content-type": "text/plain"}}
 
@@ -251,6 +256,7 @@ def _successes(api: Api) -> None:
     _tick(api)
     _reads(api)
     _controls(api)
+    _schedules(api)
 
 
 def _reads(api: Api) -> None:
@@ -289,6 +295,35 @@ def _controls(api: Api) -> None:
     api.call("post", f"{INSTANCE}/restart", 200, wf="doomed", iid="d1", headers=key)
 
 
+def _schedules(api: Api) -> None:
+    made = api.call("post", SCHEDULES, 201, json={"id": "c1", "cron": "0 3 * * *"})
+    assert "every" not in made and "lastRunAt" not in made
+    api.call("post", SCHEDULES, 200, json={"id": "c1", "every": "1 h"})
+    api.call("get", SCHEDULES, 200)
+    api.call("get", SCHEDULE, 200, iid="c1")
+    for action in ("pause", "resume", "trigger"):
+        api.call("post", f"{SCHEDULE}/{action}", 200, iid="c1", json={})
+    _tick(api)
+    assert api.call("get", SCHEDULE, 200, iid="c1")["lastInstanceId"].startswith("c1:")
+    api.call("delete", SCHEDULE, 200, iid="c1")
+    for action in BULK:
+        api.call("post", f"/{{workflow}}/bulk/{action}", 200, json={"ids": ["b1"]})
+
+
+def _schedule_errors(api: Api) -> None:
+    api.call("get", SCHEDULES, 404, wf="nope")
+    api.call("post", SCHEDULES, 404, wf="nope", json={"id": "x", "every": "1 h"})
+    api.call("post", SCHEDULES, 400, json={"id": "x", "cron": "nope"})
+    for method in ("get", "delete"):
+        api.call(method, SCHEDULE, 404, iid="missing")
+    for action in ("pause", "resume", "trigger"):
+        api.call("post", f"{SCHEDULE}/{action}", 404, iid="missing")
+        api.call("post", f"{SCHEDULE}/{action}", 400, iid="missing", json={"x": 1})
+    for action in BULK:
+        api.call("post", f"/{{workflow}}/bulk/{action}", 404, wf="nope", json={"ids": []})
+        api.call("post", f"/{{workflow}}/bulk/{action}", 400, json={})
+
+
 def _client_errors(api: Api) -> None:
     api.call("post", INSTANCES, 404, wf="nope", json={})
     api.call("post", INSTANCES, 400, wf="greet", json={"params": {}})
@@ -314,6 +349,7 @@ def _client_errors(api: Api) -> None:
     api.call("post", retry, 400, iid="p1", json={"delayMs": -1})
     api.call("post", retry, 409, iid="p1")  # complete: not errored
     api.call("post", retry, 409, wf="broken", iid="k1")  # errored outside a step
+    _schedule_errors(api)
 
 
 def _body_errors(api: Api) -> None:

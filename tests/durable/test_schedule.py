@@ -10,11 +10,12 @@ import pytest
 
 from durable import ConfigurationError, Schedule, workflow
 from durable.schedule import Timing, check_definition, tick_label
-from durable.workflow import Registry
+from durable.workflow import Registry, Workflow
 
 
 def ms(*args: int, tz: Any = UTC) -> int:
-    return int(datetime(*args, tzinfo=tz).timestamp() * 1000)
+    year, month, day, hour, minute, second = args
+    return int(datetime(year, month, day, hour, minute, second, tzinfo=tz).timestamp() * 1000)
 
 
 @workflow("nightly-report")
@@ -87,7 +88,8 @@ def test_a_bad_definition_names_the_field(fields: dict[str, Any], path: str) -> 
 
 def test_schedules_are_declared_beside_workflows() -> None:
     nightly = Schedule("nightly", report, cron="0 3 * * *", timezone="Europe/Paris")
-    registry = Registry({"report": report, "nightly": nightly})
+    entries: dict[str, Workflow | Schedule] = {"report": report, "nightly": nightly}
+    registry = Registry(entries)
     assert list(registry) == ["nightly-report"]  # the ticker is served, not listed
     assert registry.schedules == (nightly,)
     assert nightly.workflow == "nightly-report"

@@ -104,9 +104,7 @@ async def test_trigger_starts_an_instance_now(workers: WorkerPool, client_factor
     (started,) = await at_least(client, "tick-job", 1)
     assert started.startswith("yearly:")
     entry = await client.get_schedule("tick-job", "yearly")
-    await assert_eventually(
-        lambda: _last_is(client, "tick-job", "yearly", started)
-    )
+    await assert_eventually(lambda: _last_is(client, "tick-job", "yearly", started))
     assert entry.cron == "0 0 1 1 *" and entry.params == {"a": 1}
     assert (await client.wait("tick-job", started)).details.output == {"a": 1}
     assert await ids(client, "tick-job") == [started]
@@ -186,7 +184,7 @@ async def test_after_downtime_catchup_starts_the_latest_or_all_missed_ticks(
     await workers.start(FLOWS)
     after = await at_least(client, "tick-job", len(before) + 1)
     downtime = asyncio.get_running_loop().time() - started
-    new = sorted((tick_of(i) for i in set(after) - set(before)))
+    new = sorted(tick_of(i) for i in set(after) - set(before))
     caught = [t for t in new if t <= last + downtime + 0.5]  # ticks of the downtime
     if catchup == "latest":
         assert len(caught) >= 1 and caught[0] >= last + 3  # the earlier missed ones: none
