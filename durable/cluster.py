@@ -4,11 +4,12 @@ Nobody configures cluster mode: a Redis that answers `INFO cluster` with `cluste
 is a cluster node, and durable then talks to the whole cluster through
 `redis.asyncio.cluster.RedisCluster`, built from the same URL (any node's).
 
-Pipelined script calls: redis-py 5 routes an EVALSHA inside a cluster pipeline to the node of
-its first key, but never loads a script there (redis-py#2914), so a node that has not seen the
-script yet answers NOSCRIPT. `run_scripts` sends the calls as one cluster pipeline (one round
-trip per node, the nodes in parallel) and runs any call answered NOSCRIPT again on its own
-through the script object, which loads the script on every primary first.
+Pipelined script calls: redis-py 5 refuses script calls in a cluster pipeline (redis-py#2914:
+`evalsha` and script objects are blocked there, and nothing would load a script on the node
+that runs it). `run_scripts` sends the calls as raw EVALSHA commands of one cluster pipeline,
+which redis-py routes by their first key and sends as one pipeline per node, the nodes in
+parallel; a call answered NOSCRIPT (a node that has not seen the script yet, or restarted) is
+made again on its own through the script object, which loads the script on every primary.
 """
 
 from __future__ import annotations
@@ -37,17 +38,29 @@ async def enabled(redis: AnyRedis) -> bool:
     return str(info.get("cluster_enabled", "0")) == "1"
 
 
-def connect(url: str, **options: Any) -> RedisCluster:
-    """A cluster client from any node's URL, with the same timeouts and brief retries on a
-    dropped connection as the single-node client (durable.client.connect)."""
-    settings: dict[str, Any] = {
+def _options() -> dict[str, Any]:
+    """Timeouts and brief retries on a dropped connection, as durable.client.connect's."""
+    return {
         "socket_timeout": 5,
         "socket_connect_timeout": 2,
         "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
         "retry_on_error": [ConnectionError, TimeoutError],
     }
-    client: RedisCluster = RedisCluster.from_url(url, **(settings | options))
+
+
+def connect(url: str, **options: Any) -> RedisCluster:
+    """A cluster client from any node's URL."""
+    client: RedisCluster = RedisCluster.from_url(url, **(_options() | options))
     return client
+
+
+async def connect_any(url: str) -> AnyRedis:
+    """A client of the Redis at `url`: the cluster client when it is a cluster node."""
+    plain: Redis = Redis.from_url(url, **_options())
+    if not await enabled(plain):
+        return plain
+    await plain.aclose()
+    return connect(url)
 
 
 def register_script(redis: AnyRedis, source: str) -> AsyncScript:
@@ -66,7 +79,8 @@ async def run_scripts(redis: AnyRedis, calls: Sequence[ScriptCall]) -> list[Any]
             return list(await pipe.execute())
     async with redis.pipeline() as pipe:
         for script, keys_, args in calls:
-            pipe.evalsha(script.sha, len(keys_), *keys_, *args)
+            # the pipeline's own evalsha() refuses to run on a cluster; the command routes well
+            pipe.execute_command("EVALSHA", script.sha, len(keys_), *keys_, *args)
         results = list(await pipe.execute(raise_on_error=False))
     for i, (script, keys_, args) in enumerate(calls):
         if isinstance(results[i], NoScriptError):

@@ -298,6 +298,22 @@ def describe(prefix: str, key: str) -> str | None:
     return None
 
 
+def parse(prefix: str, key: str) -> tuple[str, str, tuple[str, ...]] | None:
+    """A key of the deployment whose prefix is `prefix`, whichever partition it is in: (its
+    partition prefix, its kind, its parameters as text), or None."""
+    space = partition_prefix(prefix, partition_tag_of(prefix, key))
+    for kind, pattern in _kind_patterns(space):
+        match = pattern.fullmatch(key)
+        if match:
+            return space, kind, match.groups()
+    return None
+
+
+@functools.lru_cache(maxsize=1100)
+def _kind_patterns(prefix: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple((kind, _pattern(build)) for kind, build in kinds(prefix).items())
+
+
 def kinds(prefix: str) -> dict[str, Callable[..., str]]:
     """Every kind of key as a function of its parameters (the more specific first)."""
     p = prefix

@@ -304,6 +304,8 @@ class Store:
             return [keys.queue_key(self.layout.space(partition))], [argv[n] for n in script.argv]
         known = _instance_keys(self.space(ref), ref.workflow, ref.instance_id)
         keys_ = [answer_key if n == "answer_key" else known[n] for n in script.keys]
+        if keys_[-1:] == [""]:  # no answer key (the last): every key a script gets is in a slot
+            keys_.pop()
         return keys_, [ref.workflow, ref.instance_id, *(argv[n] for n in script.argv)]
 
     async def _run(

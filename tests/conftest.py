@@ -1,4 +1,9 @@
-"""Shared fixtures. Every test gets its own key prefix on a real Redis; nothing is flushed."""
+"""Shared fixtures. Every test gets its own key prefix on a real Redis; nothing is flushed.
+
+With DURABLE_TEST_REDIS=cluster (scripts/test's second pass) REDIS_URL is a node of a Redis
+Cluster: the clients here are cluster clients, durable finds the cluster by itself, and tests
+that need a Redis of their own (`private_redis`) or one Redis (`single_node`) are skipped.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-import redis as sync_redis
 from arq.worker import Worker
 from redis.asyncio import Redis
 
@@ -19,15 +23,33 @@ from durable.settings import Settings
 from durable.worker.claim import DurableWorker
 from durable.worker.settings import build
 from durable.workflow import RegistryLike, as_registry
-from tests.helpers import PrivateRedis, assert_eventually
+from tests.helpers import CLUSTER, PrivateRedis, assert_eventually, async_redis, sync_redis
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # The `client_factory` fixture: a Client over the test's settings for the given workflows.
 ClientFactory = Callable[[RegistryLike], Client]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "single_node: needs one Redis, not a cluster (skipped on the cluster pass)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not CLUSTER:
+        return
+    own = pytest.mark.skip(reason="runs on a Redis of its own: covered by the single-node pass")
+    one = pytest.mark.skip(reason="needs one Redis, not a cluster")
+    for item in items:
+        if "private_redis" in getattr(item, "fixturenames", ()):
+            item.add_marker(own)
+        elif item.get_closest_marker("single_node"):
+            item.add_marker(one)
+
+
 def delete_prefix(prefix: str) -> None:
-    conn = sync_redis.Redis.from_url(REDIS_URL)
+    conn = sync_redis(REDIS_URL)
     try:
         for pattern in (f"{prefix}:*", f"arq:*{prefix}:*"):
             batch = list(conn.scan_iter(match=pattern, count=1000))
@@ -51,7 +73,9 @@ def settings(prefix: str) -> Settings:
 
 @pytest.fixture
 async def redis() -> AsyncIterator[Redis]:
-    conn = Redis.from_url(REDIS_URL)
+    """A client of the suite's Redis (typed as the single-node one; on the cluster pass it is
+    redis-py's cluster client, whose commands are the same)."""
+    conn = async_redis(REDIS_URL)
     yield conn
     await conn.aclose()
 

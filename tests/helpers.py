@@ -4,6 +4,7 @@ private redis-server (for tests that stop, freeze or restart their Redis)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import socket
@@ -14,6 +15,28 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from inspect import isawaitable
 from typing import Any
+
+import redis
+import redis.asyncio.cluster
+import redis.cluster
+
+# The suite runs twice in `make test`: on one Redis, then (DURABLE_TEST_REDIS=cluster) the
+# engine, API, worker and reliability tests on a 3-node Redis Cluster (scripts/test).
+CLUSTER = os.environ.get("DURABLE_TEST_REDIS") == "cluster"
+
+
+def async_redis(url: str) -> Any:
+    """An asyncio client for the suite's Redis: a cluster client when it runs on a cluster."""
+    if CLUSTER:
+        return redis.asyncio.cluster.RedisCluster.from_url(url)
+    return redis.asyncio.Redis.from_url(url)
+
+
+def sync_redis(url: str) -> Any:
+    """A blocking client for the suite's Redis: a cluster client when it runs on a cluster."""
+    if CLUSTER:
+        return redis.cluster.RedisCluster.from_url(url)
+    return redis.Redis.from_url(url)
 
 
 async def assert_eventually(

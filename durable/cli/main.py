@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from durable.cli.admin import admin
 from durable.cli.command import DurableGroup
 from durable.cli.dev import dev
 from durable.cli.instances import instances
@@ -44,6 +45,7 @@ cli.add_command(schedules)
 cli.add_command(worker_command)
 cli.add_command(api_command)
 cli.add_command(dev)
+cli.add_command(admin)
 
 
 def main() -> None:

@@ -54,7 +54,7 @@ def step(status: StepStatus, **fields: Any) -> str:
 
 
 async def inst(store: Store) -> dict[str, str]:
-    raw = await reply(store.redis.hgetall(keys.instance_key(store.settings.prefix, "wf", "i1")))
+    raw = await reply(store.redis.hgetall(keys.instance_key(store.space(REF), "wf", "i1")))
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
@@ -98,7 +98,7 @@ async def test_create_is_idempotent_and_schedules_one_arq_job(store: Store) -> N
     second = await store.create(REF, params='{"a":2}')
     assert (first.created, second.created) == (True, False)
     assert second.instance["params"] == '{"a":1}'
-    queue = await store.redis.zrange(keys.queue_key(store.settings.prefix), 0, -1)
+    queue = await store.redis.zrange(keys.queue_key(store.space(REF)), 0, -1)
     assert len(queue) == 1
     job = json.loads(await store.redis.get(keys.arq_job_key(queue[0].decode())))
     assert job["f"] == keys.ADVANCE_FUNCTION and job["a"] == ["wf", "i1"] and job["k"] == {}
@@ -128,7 +128,7 @@ async def test_writes_with_a_stale_fence_are_rejected(store: Store) -> None:
     rec = step(StepStatus.COMPLETED, result=1)
     await terminate(store)
     assert await save(store, rec) == Fenced()
-    steps = await reply(store.redis.hgetall(keys.steps_key(store.settings.prefix, "wf", "i1", 0)))
+    steps = await reply(store.redis.hgetall(keys.steps_key(store.space(REF), "wf", "i1", 0)))
     assert steps == {}
     finished = await store.finish(
         REF, fence="1", run=0, outcome="complete", value="1", log_lines="", log_count=0
@@ -163,9 +163,9 @@ async def test_release_with_pause_requested_parks_the_instance(store: Store) -> 
 async def test_reap_recovers_an_expired_lease_and_bumps_the_fence(store: Store) -> None:
     await store.create(REF, params="{}")
     await acquire(store, owner="dead", ttl_ms=1)
-    ikey = keys.instance_key(store.settings.prefix, "wf", "i1")
+    ikey = keys.instance_key(store.space(REF), "wf", "i1")
     await reply(store.redis.hset(ikey, "lease", "1"))
-    await store.redis.zadd(keys.leases_key(store.settings.prefix), {"wf/i1": 1})
+    await store.redis.zadd(keys.leases_key(store.space(REF)), {"wf/i1": 1})
     assert await store.reap() == Reaped(recovered=1, expired=0)
     state = await inst(store)
     assert (state["status"], state["fence"]) == ("queued", "2")
@@ -186,7 +186,7 @@ async def test_send_event_dedupes_by_id_and_wakes_a_waiting_instance(store: Stor
     assert again == EventStored(duplicate=True, before={**before, "status": "queued"})
     state = await inst(store)
     assert (state["status"], state["evn"]) == ("queued", "1")
-    events = await reply(store.redis.hgetall(keys.events_key(store.settings.prefix, "wf", "i1", 0)))
+    events = await reply(store.redis.hgetall(keys.events_key(store.space(REF), "wf", "i1", 0)))
     assert events[b"1:p"] == b"[]"
 
 
@@ -206,10 +206,10 @@ async def test_wait_event_consumes_only_events_created_before_the_deadline(store
 async def test_restart_opens_a_new_run_and_persists_old_keys(store: Store) -> None:
     await store.create(REF, params="{}")
     await terminate(store)
-    ttl = await store.redis.pttl(keys.instance_key(store.settings.prefix, "wf", "i1"))
+    ttl = await store.redis.pttl(keys.instance_key(store.space(REF), "wf", "i1"))
     assert ttl > 0
     assert await store.restart(REF, token="tok2", answer_ttl_ms=1000) == Restarted(1)
-    assert await store.redis.pttl(keys.instance_key(store.settings.prefix, "wf", "i1")) == -1
+    assert await store.redis.pttl(keys.instance_key(store.space(REF), "wf", "i1")) == -1
     state = await inst(store)
     assert (state["status"], state["run"]) == ("queued", "1")
 
@@ -239,7 +239,7 @@ async def test_finished_instances_expire_and_leave_the_indexes(
     store = Store(redis, replace(settings, retention_ms=50))
     await store.create(REF, params="{}")
     await terminate(store)
-    index = keys.workflow_index_key(settings.prefix, "wf")
+    index = keys.workflow_index_key(store.space(REF), "wf")
     assert await redis.zcard(index) == 1
 
     async def expired() -> bool:  # once the 50 ms retention is over (in Redis time)
@@ -247,7 +247,7 @@ async def test_finished_instances_expire_and_leave_the_indexes(
 
     await assert_eventually(expired)
     assert await redis.zcard(index) == 0
-    assert await redis.exists(keys.instance_key(settings.prefix, "wf", "i1")) == 0
+    assert await redis.exists(keys.instance_key(store.space(REF), "wf", "i1")) == 0
 
 
 async def test_reap_clears_the_arq_markers_of_a_dead_workers_job(store: Store) -> None:
@@ -256,9 +256,9 @@ async def test_reap_clears_the_arq_markers_of_a_dead_workers_job(store: Store) -
     await store.redis.set(keys.arq_in_progress_key(job), b"1", px=86_400_000)
     await store.redis.set(keys.arq_retry_key(job), b"1", px=86_400_000)
     await acquire(store, job, owner="dead", ttl_ms=1)
-    ikey = keys.instance_key(store.settings.prefix, "wf", "i1")
+    ikey = keys.instance_key(store.space(REF), "wf", "i1")
     await reply(store.redis.hset(ikey, "lease", "1"))
-    await store.redis.zadd(keys.leases_key(store.settings.prefix), {"wf/i1": 1})
+    await store.redis.zadd(keys.leases_key(store.space(REF)), {"wf/i1": 1})
     assert await store.reap() == Reaped(recovered=1, expired=0)
     assert await store.redis.exists(keys.arq_in_progress_key(job), keys.arq_retry_key(job)) == 0
 
