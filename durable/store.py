@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
@@ -69,6 +69,9 @@ def _instance_keys(prefix: str, workflow: str, instance_id: str) -> dict[str, st
 
 # ... and the one per-call key: the idempotency answer of a control call ('' for none).
 KEY_NAMES = (*INSTANCE_KEYS, "answer_key")
+
+# A script call made another way than through the script object: (script, KEYS, ARGV) -> reply.
+ScriptCaller = Callable[[AsyncScript, list[str], list[Any]], Awaitable[Any]]
 
 # Control calls that remember their answer to an Idempotency-Key (keys.idempotency_key).
 IdempotentOp = Literal["restart", "terminate", "retry-step"]
@@ -245,6 +248,9 @@ class Store:
         self._owned: RedisCluster | None = None
         self._opening = asyncio.Lock()
         self._scripts: dict[str, AsyncScript] = {}
+        # How script calls travel: the script object (None) or another transport, such as a
+        # durable worker's pipelining of its concurrent calls (durable/worker/pipelining.py).
+        self.caller: ScriptCaller | None = None
 
     async def open(self) -> Layout:
         """The partition layout, opening the store first if it is not open yet. Raises
@@ -314,7 +320,10 @@ class Store:
         if self._layout is None:
             await self.open()
         keys_, args = self._arguments(name, ref, argv, answer_key, partition)
-        return list(decode(await self._scripts[name](keys=keys_, args=args)))
+        script = self._scripts[name]
+        if self.caller is not None:
+            return list(decode(await self.caller(script, keys_, args)))
+        return list(decode(await script(keys=keys_, args=args)))
 
     def _answer_key(self, ref: Ref, op: IdempotentOp, key: str) -> str:
         if not key:

@@ -28,18 +28,22 @@ from typing import Any
 from arq.connections import create_pool, log_redis_info
 from arq.worker import Worker
 from arq.worker import logger as arq_log
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from durable import keys, observe
 from durable.replies import ForeignJob, NothingDue, Reaped, Taken
 from durable.runner import Runner
 from durable.store import Ref
+from durable.worker.pipelining import Pipelining
 from durable.worker.wake import Served, WakeListener, block_cap_s
 
 log = logging.getLogger("durable.worker")
 
 PUSH = "durable_push"  # ctx key: the worker takes work itself (no housekeeping loop needed)
-WAITER_NAME = "durable-wait:"  # + owner: the client name of a worker's blocking connection
+# + owner: the client names of a worker's connections in CLIENT LIST (blocking; script calls)
+WAITER_NAME = "durable-wait:"
+WORKER_NAME = "durable-worker:"
 
 
 class DurableWorker(Worker):
@@ -78,10 +82,17 @@ class DurableWorker(Worker):
 
         name = f"{WAITER_NAME}{runner.owner}"
         listener = WakeListener(self.pool, list(markers), cap, poke, self._full, name)
+        pipelining = None
+        if isinstance(runner.store.redis, Redis):  # not a cluster: see pipelining.py
+            pipelining = Pipelining(self.pool.connection_pool, f"{WORKER_NAME}{runner.owner}")
+            runner.store.caller = pipelining.call
         try:
             await self._serve(runner, served, listener)
         finally:
             await listener.close()
+            if pipelining is not None:
+                runner.store.caller = None
+                await pipelining.close()
 
     async def _serve(self, runner: Runner, served: Served, listener: WakeListener) -> None:
         """Take due work while there is a free slot and work is due in a partition served;

@@ -1,0 +1,148 @@
+"""One connection that carries a worker's concurrent script calls as pipelines.
+
+A worker runs up to `max_jobs` executions at once, each waiting on one script call at a time.
+Through redis-py's client each call checks a connection out of the pool (and probes it), packs
+its arguments, sends them alone and waits for its reply: 60-90 µs of worker CPU per call on the
+benchmark machine, most of what a no-op step costs. `Pipelining` packs each call as it is made and
+sends all the calls made in one turn of the event loop in one write, on one connection; a reader
+hands each reply to its caller as it comes back (Redis answers a connection's commands in order).
+The calls stay independent: each caller awaits its own reply, and a script that answers an error
+fails its own caller only. Round trips do not change: an execution still waits for each of its
+calls in turn.
+
+A dropped connection fails every call in flight; each is then sent again after a backoff, as
+redis-py's retry would (every script is safe to run twice: docs/architecture.md, "Lost
+replies"). A call answered NOSCRIPT (Redis restarted, or its scripts were flushed) loads its
+script and is sent again.
+
+For a single Redis (or Sentinel's primary) only: on a cluster the store keeps redis-py's cluster
+client, which routes each call to its node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
+
+RETRIES = 40  # as durable.worker.settings.redis_settings: rides out a Redis restart
+_BACKOFF = ExponentialBackoff(cap=2.0, base=0.05)
+_DROPPED = (ConnectionError, TimeoutError, OSError)
+
+
+def pack(args: Sequence[Any]) -> bytes:
+    """A command in RESP (str, bytes and numbers; strings as UTF-8, as redis-py sends them)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+class Pipelining:
+    """Script calls over one connection of `pool`'s settings, pipelined (see the module)."""
+
+    def __init__(self, pool: ConnectionPool, name: str = "") -> None:
+        self.pool = pool
+        self.name = name
+        self.writes = 0  # pipelines sent: the network round trips of the calls
+        self.calls = 0
+        self._conn: AbstractConnection | None = None
+        self._pending: list[tuple[bytes, asyncio.Future[Any]]] = []
+        self._inflight: deque[asyncio.Future[Any]] = deque()
+        self._flushing: asyncio.Task[None] | None = None
+        self._reading: asyncio.Task[None] | None = None
+
+    async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA of `script`: its reply (raises the script's error, or the connection's once
+        the retries are spent)."""
+        command = pack(("EVALSHA", script.sha, len(keys), *keys, *args))
+        failures = 0
+        while True:
+            try:
+                return await self._send(command)
+            except NoScriptError:
+                await self._send(pack(("SCRIPT", "LOAD", script.script)))
+            except _DROPPED:
+                failures += 1
+                if failures > RETRIES:
+                    raise
+                await asyncio.sleep(_BACKOFF.compute(failures))
+
+    async def close(self) -> None:
+        for task in (self._flushing, self._reading):
+            if task is not None:
+                task.cancel()
+        self._fail(ConnectionError("the worker is closing"))
+        if self._conn is not None:
+            await self._conn.disconnect()
+
+    def _send(self, command: bytes) -> asyncio.Future[Any]:
+        """Queue a packed command for the next write; its reply resolves the future."""
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((command, future))
+        self.calls += 1
+        if self._flushing is None:
+            # a task runs after the callbacks already scheduled: the calls made in this turn of
+            # the loop go in the same write
+            self._flushing = asyncio.ensure_future(self._flush())
+        return future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                conn = await self._connected()
+                batch, self._pending = self._pending, []
+                self._inflight.extend(future for _, future in batch)
+                if self._reading is None:
+                    self._reading = asyncio.ensure_future(self._read(conn))
+                self.writes += 1
+                await conn.send_packed_command([command for command, _ in batch], False)
+        except _DROPPED as exc:
+            self._fail(exc)
+        finally:
+            self._flushing = None
+
+    async def _read(self, conn: AbstractConnection) -> None:
+        try:
+            while self._inflight:
+                reply: Any
+                try:
+                    reply = await conn.read_response()
+                except ResponseError as exc:  # the script's own error (or NOSCRIPT): its caller's
+                    reply = exc
+                future = self._inflight.popleft()
+                if future.done():  # its caller was cancelled: the reply goes nowhere
+                    continue
+                if isinstance(reply, Exception):
+                    future.set_exception(reply)
+                else:
+                    future.set_result(reply)
+        except _DROPPED as exc:
+            self._fail(exc)
+        finally:
+            self._reading = None
+
+    async def _connected(self) -> AbstractConnection:
+        if self._conn is None:  # the pool's settings, not one of its connections
+            self._conn = self.pool.make_connection()  # type: ignore[no-untyped-call]
+            self._conn.client_name = self.name or None
+        if not self._conn.is_connected:
+            await self._conn.connect()
+        return self._conn
+
+    def _fail(self, exc: BaseException) -> None:
+        """The connection dropped: every call in flight or queued fails (and is sent again)."""
+        error = exc if isinstance(exc, ConnectionError) else ConnectionError(str(exc))
+        waiting = [*self._inflight, *(future for _, future in self._pending)]
+        self._inflight.clear()
+        self._pending = []
+        for future in waiting:
+            if not future.done():
+                future.set_exception(error)
