@@ -16,10 +16,17 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError
 
 from durable import workflow
 from durable.client import Client
+from durable.replies import Finished, NothingDue, Taken
 from durable.settings import Settings
+from durable.store import Ref, Store
+from durable.worker.pipelining import Pipelining
 from tests.helpers import as_json
 from tests.reliability import flows
 
@@ -180,3 +187,60 @@ async def test_one_event_wait_consumes_one_event_when_a_worker_write_reply_is_lo
         ("first", "w"),
         ("second", None),
     ]
+
+
+@pytest.fixture(params=["redis-py", "pipelined"])
+async def worker_store(
+    request: pytest.FixtureRequest, settings: Settings, dropper: ReplyDropper
+) -> AsyncIterator[Store]:
+    """A worker's store behind the proxy: calls through redis-py's client, retried on a dropped
+    connection as a worker's are, or through a durable worker's pipelining."""
+    retry = Retry(ExponentialBackoff(cap=0.2, base=0.01), retries=5)
+    redis = Redis.from_url(dropper.url, retry=retry, retry_on_error=[ConnectionError, TimeoutError])
+    store = Store(redis, replace(settings, redis_url=dropper.url))
+    pipelining = Pipelining(redis.connection_pool) if request.param == "pipelined" else None
+    if pipelining is not None:
+        store.caller = pipelining.call
+    # Load the scripts once, so the armed request is the one that runs (not a NOSCRIPT miss).
+    await store.take(owner="warm", ttl_ms=5000, token="warm")
+    await store.finish(
+        Ref("rel-chain", "warm-finish"), fence="0", run=0, outcome="complete", value="0",
+        log_lines="", log_count=0,
+    )  # fmt: skip
+    yield store
+    if pipelining is not None:
+        await pipelining.close()
+    await redis.aclose()
+
+
+async def test_one_take_whose_reply_was_lost_leases_its_instance_once(
+    client: Client, worker_store: Store, dropper: ReplyDropper
+) -> None:
+    await client.create("rel-chain", instance_id="lost-take")
+    dropper.marker = b"lost-take-call"
+    got = await worker_store.take(owner="w1", ttl_ms=60_000, token="lost-take-call")
+    assert dropper.dropped == 1
+    assert isinstance(got, Taken) and got.instance_id == "lost-take"
+    assert got.acquired.fence == "1"  # the lease the lost call took, not a second one
+    again = await worker_store.take(owner="w1", ttl_ms=60_000, token="next-call")
+    assert isinstance(again, NothingDue)
+    assert (await client.get("rel-chain", "lost-take")).details.status == "running"
+
+
+async def test_one_finish_whose_reply_was_lost_ends_the_run_once(
+    client: Client, worker_store: Store, dropper: ReplyDropper
+) -> None:
+    await client.create("rel-chain", instance_id="lost-finish")
+    got = await worker_store.take(owner="w1", ttl_ms=60_000, token="finish-take")
+    assert isinstance(got, Taken) and got.instance_id == "lost-finish"
+    dropper.marker = b"lost-finish-output"
+    done = await worker_store.finish(
+        Ref("rel-chain", "lost-finish"), fence=got.acquired.fence, run=0, outcome="complete",
+        value='"lost-finish-output"', log_lines="", log_count=0,
+    )  # fmt: skip
+    assert dropper.dropped == 1
+    assert done == Finished()  # not refused as a lost lease
+    got_back = await client.get("rel-chain", "lost-finish")
+    assert as_json(got_back.details) == {
+        "status": "complete", "runNumber": 0, "output": "lost-finish-output",
+    }  # fmt: skip

@@ -27,7 +27,14 @@ class Procs:
         self.redis_url = REDIS_URL
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, lease_ttl: str = "2 s", grace: str = "10 s") -> subprocess.Popen[bytes]:
+    def start(
+        self,
+        lease_ttl: str = "2 s",
+        grace: str = "10 s",
+        *,
+        concurrency: int = 50,
+        burst: bool = False,
+    ) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             "REDIS_URL": self.redis_url,
@@ -37,7 +44,8 @@ class Procs:
         }
         code = (
             "from durable.worker import run_worker; "
-            f"run_worker('tests.flows:workflows', lease_ttl={lease_ttl!r})"
+            f"run_worker('tests.flows:workflows', lease_ttl={lease_ttl!r}, "
+            f"concurrency={concurrency}, burst={burst})"
         )
         proc = subprocess.Popen(
             [sys.executable, "-c", code], env=env, cwd=ROOT, stderr=subprocess.PIPE
