@@ -21,6 +21,7 @@ from durable.errors import (
     InstanceTerminalError,
     ScheduleNotFoundError,
     ValidationError,
+    WorkflowNotFoundError,
 )
 from durable.models import ScheduleEntry, ScheduleList
 from durable.records import InstanceRecord, iso
@@ -43,6 +44,8 @@ def definition(client: Client, workflow: str, values: dict[str, Any]) -> Definit
     """A validated definition (ValidationError naming each bad field; the params are checked
     against the workflow's params model, WORKFLOW_PARAMS_INVALID)."""
     wf = client._workflow(workflow)
+    if wf.name == TICKER:  # the ticker is served, but is no workflow to schedule
+        raise WorkflowNotFoundError(workflow)
     issues = check_definition(values)
     paused = values.get("paused", False)
     if not isinstance(paused, bool):
