@@ -27,8 +27,9 @@ from durable.models import ScheduleEntry, ScheduleList
 from durable.records import InstanceRecord, iso
 from durable.replies import Snapshot
 from durable.schedule import Schedule, check_definition, every_ms
+from durable.schedule_state import SIGNAL, Definition, Signal, State, current_state
 from durable.store import Ref
-from durable.ticker import SIGNAL, TICKER, Definition, Signal, State, current_state, ticker_id
+from durable.ticker import TICKER, ticker_id
 from durable.types import TERMINAL_STATUSES, Status
 
 if TYPE_CHECKING:
