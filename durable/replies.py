@@ -110,13 +110,24 @@ class Refused:
 
 
 @dataclass(frozen=True)
-class Taken:
-    """take leased the instance of the due job `job_id` (`acquired` as acquire answers)."""
+class Leased:
+    """An instance take leased for the due job `job_id` (`acquired` as acquire answers)."""
 
     job_id: str
     workflow: str
     instance_id: str
     acquired: Acquired
+
+
+@dataclass(frozen=True)
+class Taken:
+    """take leased these instances (Redis time `now_ms`). `next_due_ms` and `chores_due_ms` as
+    in NothingDue, once they are taken: at most `now_ms` when more is due."""
+
+    leases: tuple[Leased, ...]
+    now_ms: int
+    next_due_ms: int
+    chores_due_ms: int
     reaped: Reaped
 
 
@@ -277,16 +288,25 @@ def acquire(raw: list[Any]) -> Acquired | Early | Refused:
 
 def take(raw: list[Any]) -> Taken | ForeignJob | NothingDue:
     match raw:
-        case [Tag.OK, job, wf, iid, fence, now, instance, steps, due, before, recovered, expired]:
-            got = Acquired(
-                str(fence), int(now), pairs(instance), pairs(steps), int(due), _s(before)
-            )
-            return Taken(str(job), str(wf), str(iid), got, Reaped(int(recovered), int(expired)))
+        case [Tag.OK, now, head, chores, recovered, expired, *leases] if leases:
+            reaped = Reaped(int(recovered), int(expired))
+            taken = tuple(_leased(one) for one in leases)
+            return Taken(taken, int(now), int(head), int(chores), reaped)
         case [Tag.ARQ, job, score, recovered, expired]:
             return ForeignJob(str(job), int(float(score)), Reaped(int(recovered), int(expired)))
         case [Tag.NONE, now, head, chores, recovered, expired]:
             reaped = Reaped(int(recovered), int(expired))
-            return NothingDue(int(now), int(float(head)), int(float(chores)), reaped)
+            return NothingDue(int(now), int(head), int(chores), reaped)
+    raise UnexpectedReply("take", raw)
+
+
+def _leased(raw: Any) -> Leased:
+    match raw:
+        case [job, wf, iid, fence, now, instance, steps, due, before]:
+            got = Acquired(
+                str(fence), int(now), pairs(instance), pairs(steps), int(due), _s(before)
+            )
+            return Leased(str(job), str(wf), str(iid), got)
     raise UnexpectedReply("take", raw)
 
 

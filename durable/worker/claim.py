@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from durable import keys, observe
-from durable.replies import ForeignJob, NothingDue, Reaped, Taken
+from durable.replies import ForeignJob, Leased, NothingDue, Reaped, Taken
 from durable.runner import Runner
 from durable.store import Ref
 from durable.worker.pipelining import Pipelining
@@ -44,6 +44,9 @@ PUSH = "durable_push"  # ctx key: the worker takes work itself (no housekeeping 
 # + owner: the client names of a worker's connections in CLIENT LIST (blocking; script calls)
 WAITER_NAME = "durable-wait:"
 WORKER_NAME = "durable-worker:"
+# The most instances one take leases: a backlog is taken a few at a time (fewer calls), and
+# shared out between the workers taking from it.
+TAKE_MOST = 8
 
 
 class DurableWorker(Worker):
@@ -110,8 +113,8 @@ class DurableWorker(Worker):
                 await self._idle(served, listener)
                 continue
             found = await self._take(runner, partition, served)
-            if isinstance(found, NothingDue):
-                served.dry(partition, self._due_at(found))
+            if isinstance(found, Taken | NothingDue):
+                self._plan(served, partition, found)
         await listener.close()
         await asyncio.Future()  # arq's signal handler cancels main once the running jobs end
 
@@ -121,10 +124,11 @@ class DurableWorker(Worker):
         """One take; what it found is running in a task already. None: Redis failed (the call
         retried with backoff already), so the next take comes after a pause."""
         settings = runner.store.settings
+        count = min(self.max_jobs - self.job_counter, TAKE_MOST)
         try:
             found = await runner.store.take(
                 owner=runner.owner, ttl_ms=settings.lease_ttl_ms, token=next(self._tokens),
-                partition=partition,
+                count=count, partition=partition,
             )  # fmt: skip
         except (RedisError, OSError) as exc:
             log.warning("could not take work from redis, retrying in 1s: %s", exc)
@@ -132,21 +136,24 @@ class DurableWorker(Worker):
             return None
         _housekeeping(found.reaped)
         if isinstance(found, Taken):
-            self._spawn(found.job_id, partition, served, self._advance(runner, found))
+            for leased in found.leases:
+                self._spawn(leased.job_id, partition, served, self._advance(runner, leased))
         elif isinstance(found, ForeignJob):
             self._spawn(found.job_id, partition, served, self.run_job(found.job_id, found.score))
         return found
 
-    def _due_at(self, found: NothingDue) -> float | None:
-        """The loop time of a partition's next due job or chore, measured from Redis' clock as
-        the take read it; None when none is known (a wake-up or the cap comes first)."""
+    def _plan(self, served: Served, partition: int, found: Taken | NothingDue) -> None:
+        """When to take from a partition again, from what a take answered: at once when more
+        is due; otherwise at the loop time of its next due job or chore, measured from Redis'
+        clock as the take read it, or (none known) when a wake-up or the cap comes."""
         dues = [due for due in (found.next_due_ms, found.chores_due_ms) if due >= 0]
         if not dues:
-            return None
-        if min(dues) <= found.now_ms:
+            served.dry(partition, None)
+        elif min(dues) > found.now_ms:
+            served.dry(partition, self.loop.time() + (min(dues) - found.now_ms) / 1000)
+        elif isinstance(found, NothingDue):
             # due work left to a plain arq worker, or more chores than one take does: soon again
-            return self.loop.time() + self.poll_delay_s
-        return self.loop.time() + (min(dues) - found.now_ms) / 1000
+            served.dry(partition, self.loop.time() + self.poll_delay_s)
 
     async def _idle(self, served: Served, listener: WakeListener) -> None:
         """Block until poked (a wake-up or the cap, a job of ours ended, a signal) or until a
@@ -175,9 +182,11 @@ class DurableWorker(Worker):
         task.add_done_callback(partial(self._ended, job_id, partition, served))
 
     def _ended(self, job_id: str, partition: int, served: Served, task: asyncio.Task[None]) -> None:
-        """A job ended: its slot is free, and its partition is looked at again (what it
-        scheduled for now is found before a burst worker decides there is nothing left)."""
-        served.wake(partition)
+        """A job ended: its slot is free. What it scheduled signals the wake marker when it is
+        due now (or the queue's new head), which the listener hears; a burst worker, which ends
+        once nothing is due, looks at the partition again before it decides that."""
+        if self.burst:
+            served.wake(partition)
         self.job_counter -= 1
         self.tasks.pop(job_id, None)
         if task.cancelled():
@@ -189,7 +198,7 @@ class DurableWorker(Worker):
             self.jobs_complete += 1
         self._poke.set()
 
-    async def _advance(self, runner: Runner, taken: Taken) -> None:
+    async def _advance(self, runner: Runner, taken: Leased) -> None:
         """Run a taken instance. A cancellation (shutdown, once the grace period is over) ends
         the task normally: the runner has handed the instance over, and arq's close() gathers
         this task as it does its own jobs. When Redis fails for longer than the connection's

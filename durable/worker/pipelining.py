@@ -56,7 +56,8 @@ class Pipelining:
         self._conn: AbstractConnection | None = None
         self._pending: list[tuple[bytes, asyncio.Future[Any]]] = []
         self._inflight: deque[asyncio.Future[Any]] = deque()
-        self._flushing: asyncio.Task[None] | None = None
+        self._scheduled = False
+        self._connecting: asyncio.Task[None] | None = None
         self._reading: asyncio.Task[None] | None = None
 
     async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
@@ -76,7 +77,7 @@ class Pipelining:
                 await asyncio.sleep(_BACKOFF.compute(failures))
 
     async def close(self) -> None:
-        for task in (self._flushing, self._reading):
+        for task in (self._connecting, self._reading):
             if task is not None:
                 task.cancel()
         self._fail(ConnectionError("the worker is closing"))
@@ -85,29 +86,46 @@ class Pipelining:
 
     def _send(self, command: bytes) -> asyncio.Future[Any]:
         """Queue a packed command for the next write; its reply resolves the future."""
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._pending.append((command, future))
         self.calls += 1
-        if self._flushing is None:
-            # a task runs after the callbacks already scheduled: the calls made in this turn of
-            # the loop go in the same write
-            self._flushing = asyncio.ensure_future(self._flush())
+        if not self._scheduled:
+            # after the callbacks already due: the calls made in this turn of the loop go in
+            # the same write
+            self._scheduled = True
+            loop.call_soon(self._write)
         return future
 
-    async def _flush(self) -> None:
+    def _write(self) -> None:
+        """Write the queued calls in one write to the transport's buffer (it sends what the
+        socket takes and the rest as it drains; the calls in flight are few, one per
+        execution), connecting first when the connection is down."""
+        self._scheduled = False
+        conn = self._conn
+        if conn is None or conn._writer is None:  # not connected (redis-py's own test)
+            if self._connecting is None:
+                self._connecting = asyncio.ensure_future(self._connect_then_write())
+            return
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        self._inflight.extend(future for _, future in batch)
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(self._read(conn))
+        self.writes += 1
+        conn._writer.writelines([command for command, _ in batch])
+
+    async def _connect_then_write(self) -> None:
         try:
-            while self._pending:
-                conn = await self._connected()
-                batch, self._pending = self._pending, []
-                self._inflight.extend(future for _, future in batch)
-                if self._reading is None:
-                    self._reading = asyncio.ensure_future(self._read(conn))
-                self.writes += 1
-                await conn.send_packed_command([command for command, _ in batch], False)
+            await self._connected()
         except _DROPPED as exc:
             self._fail(exc)
+        else:
+            self._connecting = None
+            self._write()
         finally:
-            self._flushing = None
+            self._connecting = None
 
     async def _read(self, conn: AbstractConnection) -> None:
         try:

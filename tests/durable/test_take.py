@@ -13,6 +13,7 @@ from durable import store as store_module
 from durable.replies import (
     Finished,
     ForeignJob,
+    Leased,
     NothingDue,
     Reaped,
     Refused,
@@ -37,14 +38,16 @@ async def store(redis: Any, settings: Settings) -> Store:
     return opened
 
 
-async def take(store: Store, token: str = "t", owner: str = "me", ttl_ms: int = 5000) -> Any:
-    return await store.take(owner=owner, ttl_ms=ttl_ms, token=token)
+async def take(
+    store: Store, token: str = "t", owner: str = "me", ttl_ms: int = 5000, count: int = 1
+) -> Any:
+    return await store.take(owner=owner, ttl_ms=ttl_ms, token=token, count=count)
 
 
-async def taken(store: Store, token: str = "t", owner: str = "me") -> Taken:
+async def taken(store: Store, token: str = "t", owner: str = "me") -> Leased:
     found = await take(store, token, owner)
-    assert isinstance(found, Taken), found
-    return found
+    assert isinstance(found, Taken) and len(found.leases) == 1, found
+    return found.leases[0]
 
 
 async def instance(store: Store, ref: Ref) -> dict[str, str]:
@@ -78,7 +81,7 @@ async def test_take_leases_the_first_due_job_and_answers_its_run(store: Store) -
     assert (got.job_id, got.workflow, got.instance_id) == (job, "wf", "a")
     assert got.acquired.fence == "1" and got.acquired.steps == {}
     assert got.acquired.instance["status"] == "running"
-    assert got.acquired.status_before == "queued" and got.reaped == Reaped(0, 0)
+    assert got.acquired.status_before == "queued"
     state = await instance(store, A)
     assert (state["status"], state["owner"], state["fence"]) == ("running", "me", "1")
     assert "job" not in state and "ajob" not in state
@@ -167,8 +170,9 @@ async def test_take_recovers_an_expired_lease_and_takes_the_instance(store: Stor
     ikey = keys.instance_key(store.space(A), "wf", "a")
     await reply(store.redis.hset(ikey, "lease", "1"))  # the dead worker stopped renewing
     await store.redis.zadd(keys.leases_key(store.space(A)), {"wf/a": 1})
-    got = await taken(store, token="t2")
-    assert got.reaped == Reaped(recovered=1, expired=0)
+    found = await take(store, token="t2")
+    assert isinstance(found, Taken) and found.reaped == Reaped(recovered=1, expired=0)
+    got = found.leases[0]
     assert got.instance_id == "a" and got.acquired.fence == "3"  # recovery, then this lease
     assert (await instance(store, A))["owner"] == "me"
 
@@ -239,3 +243,21 @@ async def test_a_release_retried_after_a_lost_reply_answers_the_same(store: Stor
     assert await release() == first
     logs = keys.logs_key(store.space(A), "wf", "a", 0)
     assert await reply(store.redis.llen(logs)) == 1  # its log line once
+
+
+async def test_take_leases_up_to_count_due_jobs_in_one_call(store: Store) -> None:
+    refs = [Ref("wf", f"n{n}") for n in range(5)]
+    for ref in refs:
+        await store.create(ref, params="{}")
+    first = await take(store, "t1", count=3)
+    assert isinstance(first, Taken) and [x.instance_id for x in first.leases] == ["n0", "n1", "n2"]
+    assert first.next_due_ms <= first.now_ms  # more is due
+    again = await take(store, "t1", count=3)  # the same call, retried: the same three leases
+    assert isinstance(again, Taken)
+    assert [(x.job_id, x.acquired.fence) for x in again.leases] == [
+        (x.job_id, x.acquired.fence) for x in first.leases
+    ]
+    rest = await take(store, "t2", count=3)
+    assert isinstance(rest, Taken) and [x.instance_id for x in rest.leases] == ["n3", "n4"]
+    assert rest.next_due_ms == -1  # the queue is empty
+    assert isinstance(await take(store, "t3", count=3), NothingDue)

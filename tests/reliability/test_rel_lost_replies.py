@@ -218,9 +218,11 @@ async def test_one_take_whose_reply_was_lost_leases_its_instance_once(
 ) -> None:
     await client.create("rel-chain", instance_id="lost-take")
     dropper.marker = b"lost-take-call"
-    got = await worker_store.take(owner="w1", ttl_ms=60_000, token="lost-take-call")
+    found = await worker_store.take(owner="w1", ttl_ms=60_000, token="lost-take-call", count=5)
     assert dropper.dropped == 1
-    assert isinstance(got, Taken) and got.instance_id == "lost-take"
+    assert isinstance(found, Taken) and len(found.leases) == 1
+    got = found.leases[0]
+    assert got.instance_id == "lost-take"
     assert got.acquired.fence == "1"  # the lease the lost call took, not a second one
     again = await worker_store.take(owner="w1", ttl_ms=60_000, token="next-call")
     assert isinstance(again, NothingDue)
@@ -231,8 +233,10 @@ async def test_one_finish_whose_reply_was_lost_ends_the_run_once(
     client: Client, worker_store: Store, dropper: ReplyDropper
 ) -> None:
     await client.create("rel-chain", instance_id="lost-finish")
-    got = await worker_store.take(owner="w1", ttl_ms=60_000, token="finish-take")
-    assert isinstance(got, Taken) and got.instance_id == "lost-finish"
+    found = await worker_store.take(owner="w1", ttl_ms=60_000, token="finish-take")
+    assert isinstance(found, Taken)
+    got = found.leases[0]
+    assert got.instance_id == "lost-finish"
     dropper.marker = b"lost-finish-output"
     done = await worker_store.finish(
         Ref("rel-chain", "lost-finish"), fence=got.acquired.fence, run=0, outcome="complete",
