@@ -17,6 +17,7 @@ class Sizes:
     scale_pairs: int  # drains with and without those sleepers (at least `repeat`)
     creates: int  # single creates through the API per repetition
     batch_creates: int  # instances created through the batch route per repetition
+    idle_window_s: float  # how long idle workers are watched
     repeat: int  # default repetitions of each measurement
 
 
@@ -31,6 +32,7 @@ FULL = Sizes(
     scale_pairs=5,
     creates=5_000,
     batch_creates=20_000,
+    idle_window_s=20.0,
     repeat=3,
 )
 
@@ -45,6 +47,7 @@ QUICK = Sizes(
     scale_pairs=1,
     creates=500,
     batch_creates=2_000,
+    idle_window_s=6.0,
     repeat=1,
 )
 

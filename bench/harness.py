@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -25,15 +26,23 @@ PREFIX = "bench"
 POLL_S = 0.01
 
 
+# The steady middle of a drain: from the time this share of the work is done to this one, past
+# the start (connections, script loading, every worker finding its first work) and the tail
+# (fewer units left than slots).
+STEADY = (0.2, 0.8)
+
+
 @dataclass
 class Drain:
     """One timed run of workers over work that was queued before they started."""
 
     seconds: float
+    steady_seconds: float  # for the middle STEADY share of the units
     worker_cpu_s: float
     redis_cpu_s: float
     redis_commands: int  # including the commands scripts run inside Redis
-    round_trips: int  # requests the workers sent (a pipeline counts once)
+    round_trips: int  # commands the workers waited for one by one
+    writes: int  # the workers' network writes (a pipeline counts once)
 
 
 class Bench:
@@ -88,20 +97,58 @@ class Bench:
         return seconds, int(stats["total_commands_processed"])
 
     async def drain(
-        self, workers: Workers, done: Callable[[], Awaitable[bool]], timeout_s: float
+        self,
+        workers: Workers,
+        progress: Callable[[], Awaitable[int]],
+        target: int,
+        timeout_s: float,
     ) -> Drain:
-        """Start `workers` at a gate and time them until `done()`; the queue is filled already."""
+        """Start `workers` at a gate and time them until `progress()` (units done) reaches
+        `target`; the queue is filled already."""
         with workers:
             await workers.wait_ready(self.redis)
             cpu0, commands0 = await self.redis_counters()
             started = await workers.open_gate(self.redis)
-            polls = await wait_until(done, timeout_s, "the drain")
+            samples = await follow(progress, target, timeout_s, "the drain")
             seconds = time.perf_counter() - started
             worker_cpu = workers.cpu_since_release()
             cpu1, commands1 = await self.redis_counters()
         # The driver's own commands (polls, the gate, two INFO calls) are not the workers' work.
-        commands = commands1 - commands0 - polls - 3
-        return Drain(seconds, worker_cpu, cpu1 - cpu0, commands, workers.round_trips)
+        commands = commands1 - commands0 - len(samples) - 3
+        steady = steady_seconds([(started, 0), *samples], target)
+        return Drain(
+            seconds, steady, worker_cpu, cpu1 - cpu0, commands, workers.round_trips, workers.writes
+        )
+
+
+async def follow(
+    progress: Callable[[], Awaitable[int]], target: int, timeout_s: float, what: str
+) -> list[tuple[float, int]]:
+    """Poll `progress()` until it reaches `target`: the (perf_counter, units done) samples."""
+    deadline = time.monotonic() + timeout_s
+    samples: list[tuple[float, int]] = []
+    while not samples or samples[-1][1] < target:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        if samples:
+            await asyncio.sleep(POLL_S)
+        done = await progress()
+        samples.append((time.perf_counter(), done))
+    return samples
+
+
+def steady_seconds(samples: Sequence[tuple[float, int]], target: int) -> float:
+    """How long the units between the STEADY shares of `target` took (interpolated)."""
+    low, high = (crossing(samples, share * target) for share in STEADY)
+    return high - low
+
+
+def crossing(samples: Sequence[tuple[float, int]], level: float) -> float:
+    """When the count first reached `level`, interpolated between two samples."""
+    for (t0, c0), (t1, c1) in itertools.pairwise(samples):
+        if c1 >= level:
+            return t1 if c1 == c0 else t0 + (t1 - t0) * max(0.0, level - c0) / (c1 - c0)
+    return samples[-1][0]
 
 
 async def wait_until(done: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -53,7 +54,8 @@ class Workers:
         self.args = [*base, "--prefix", prefix, "--mode", mode, "--gate", self.gate]
         self.profile = profile
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.round_trips = 0
+        self.round_trips = 0  # commands the workers waited for one by one (worker_main.py)
+        self.writes = 0  # their network writes (a pipeline is one)
         self._cpu_at_release = 0.0
 
     def _stats_path(self, n: int) -> Path:
@@ -92,21 +94,38 @@ class Workers:
     def cpu_since_release(self) -> float:
         return self.cpu_seconds() - self._cpu_at_release
 
+    async def sent(self, timeout_s: float = 10.0) -> dict[str, int]:
+        """What the live workers have sent Redis since the gate opened (SIGUSR1 makes each
+        write its counts), summed: {"round_trips": ..., "writes": ...}."""
+        before = [self._stats(n).get("dumps", 0) for n in range(len(self.procs))]
+        for proc in self.procs:
+            proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout_s
+        while any(self._stats(n).get("dumps", 0) <= before[n] for n in range(len(self.procs))):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"workers did not report; see {self.logdir / 'workers.log'}")
+            await asyncio.sleep(0.01)
+        found = [self._stats(n) for n in range(len(self.procs))]
+        return {key: sum(f[key] for f in found) for key in ("round_trips", "writes")}
+
     def stop(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
                 proc.terminate()
         for proc in self.procs:
             _stop(proc)
-        self.round_trips = sum(self._read_round_trips(n) for n in range(len(self.procs)))
+        found = [self._stats(n) for n in range(len(self.procs))]
+        self.round_trips = sum(f.get("round_trips", 0) for f in found)
+        self.writes = sum(f.get("writes", 0) for f in found)
+        for n in range(len(self.procs)):
+            self._stats_path(n).unlink(missing_ok=True)
 
-    def _read_round_trips(self, n: int) -> int:
-        path = self._stats_path(n)
-        if not path.exists():
-            return 0
-        count = int(json.loads(path.read_text())["round_trips"])
-        path.unlink()
-        return count
+    def _stats(self, n: int) -> dict[str, int]:
+        try:
+            found: dict[str, int] = json.loads(self._stats_path(n).read_text())
+        except (OSError, ValueError):  # not written yet, or being written
+            return {}
+        return found
 
     def __enter__(self) -> Workers:
         return self.start()

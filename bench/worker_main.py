@@ -5,7 +5,11 @@
 It imports everything, reports ready on `KEY:ready` and blocks on `KEY:go`, so the driver can
 start all workers at the same instant and time the work rather than Python start-up. In `arq`
 mode the same arq options run a no-op function instead of durable's task (the raw-arq baseline).
-On exit it writes the number of Redis round trips its connections made to `--stats`.
+On exit, and on SIGUSR1, it writes to `--stats` what it sent Redis since the gate opened:
+`writes`, its network writes (a command, or a pipeline of them, is one), and `round_trips`, the
+commands it waited for one by one (a durable worker pipelines the concurrent calls of its
+executions, durable/worker/pipelining.py: each of those calls is one round trip for its
+execution, however many share a write).
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 from collections.abc import Coroutine
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from arq.worker import Worker, func
@@ -25,11 +31,14 @@ from bench.workflows import workflows
 from durable import logs
 from durable.settings import Settings
 from durable.worker.claim import DurableWorker
+from durable.worker.pipelining import Pipelining
 from durable.worker.settings import build
 from durable.workflow import as_registry
 
 NOOP_FUNCTION = "bench_noop"
-ROUND_TRIPS = [0]
+ROUND_TRIPS = [0]  # network writes: every send_packed_command
+PIPELINES: list[Pipelining] = []
+DUMPS = [0]
 
 
 async def bench_noop(ctx: dict[str, Any]) -> None:
@@ -49,6 +58,38 @@ def count_round_trips() -> None:
         return original(self, command, check_health)
 
     AbstractConnection.send_packed_command = counting  # type: ignore[method-assign]
+    original_init = Pipelining.__init__
+
+    def registering(self: Pipelining, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        PIPELINES.append(self)
+
+    Pipelining.__init__ = registering  # type: ignore[method-assign]
+
+
+def stats() -> dict[str, int]:
+    """Commands sent one by one through redis-py, plus the pipelined script calls (which
+    write to their connection themselves, several calls a write)."""
+    sent = ROUND_TRIPS[0]
+    writes = sent + sum(p.writes for p in PIPELINES)
+    return {
+        "writes": writes,
+        "round_trips": sent + sum(p.calls for p in PIPELINES),
+        "dumps": DUMPS[0],
+    }
+
+
+def write_stats(path: Path | None) -> None:
+    if path is not None:
+        DUMPS[0] += 1
+        path.write_text(json.dumps(stats()))
+
+
+def dump_on_sigusr1(path: Path | None) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        write_stats(path)
+
+    signal.signal(signal.SIGUSR1, handler)
 
 
 def worker_options(mode: str, settings: Settings, concurrency: int | None) -> dict[str, Any]:
@@ -77,6 +118,8 @@ def run(args: argparse.Namespace) -> None:
     worker = worker_class(**worker_options(args.mode, settings, args.concurrency))
     worker.loop.run_until_complete(wait_at_gate(args.redis_url, args.gate))
     ROUND_TRIPS[0] = 0
+    for pipelining in PIPELINES:
+        pipelining.writes = pipelining.calls = 0
     if args.profile is None:
         worker.run()
     else:
@@ -113,9 +156,9 @@ def main() -> None:
     args = parser.parse_args()
     logs.configure()  # the shipped default: INFO, text lines on stderr (both modes)
     count_round_trips()
+    dump_on_sigusr1(args.stats)
     run(args)
-    if args.stats is not None:
-        args.stats.write_text(json.dumps({"round_trips": ROUND_TRIPS[0]}))
+    write_stats(args.stats)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from bench.harness import Bench
 from bench.report import Metric
-from bench.scenarios import create, events, memory, scale, throughput, timers
+from bench.scenarios import create, events, idle, memory, scale, throughput, timers
 
 Scenario = Callable[[Bench], Awaitable[list[Metric]]]
 
@@ -17,4 +17,5 @@ SCENARIOS: dict[str, Scenario] = {
     "memory": memory.run,
     "scale": scale.run,
     "create": create.run,
+    "idle": idle.run,
 }
