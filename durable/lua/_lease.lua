@@ -9,24 +9,24 @@
 -- retry of the call that took it (take keeps none: a take's retry has its receipt instead, and
 -- an acquire by the same worker for the job a take leased is not a retry but a race lost).
 local function lease(job_id, owner, ttl, ajob)
-  local status = hget('status')
+  local cur = redis.call('HMGET', ikey, 'status', 'ajob', 'owner', 'job', 'lease', 'due',
+    'started', 'run', 'fence')
+  local status, run = cur[1], cur[8]
   if not status then return {'gone'} end
-  if status == 'running' and job_id ~= '' and hget('ajob') == job_id and hget('owner') == owner then
+  if status == 'running' and job_id ~= '' and cur[2] == job_id and cur[3] == owner then
     -- a retried call whose first reply was lost: the lease is already ours
-    local run = hget('run')
-    return {'ok', hget('fence'), now, redis.call('HGETALL', ikey),
+    return {'ok', cur[9], now, redis.call('HGETALL', ikey),
       redis.call('HGETALL', steps_stem .. run), 0, status}
   end
-  local current = hget('job')
-  if job_id ~= '' and current ~= job_id then return {'stale'} end
+  if job_id ~= '' and cur[4] ~= job_id then return {'stale'} end
   if status == 'running' then
-    if tonumber(hget('lease') or 0) > now then return {'busy'} end
+    if tonumber(cur[5] or 0) > now then return {'busy'} end
     redis.call('HINCRBY', ikey, 'lost', 1)
   elseif status ~= 'queued' and status ~= 'waiting' then
     drop_job()
     return {'inactive', status}
   end
-  local due = tonumber(hget('due') or 0)
+  local due = tonumber(cur[6] or 0)
   if status == 'waiting' and due > now then
     return {'early', schedule(due), due, now}
   end
@@ -40,9 +40,8 @@ local function lease(job_id, owner, ttl, ajob)
     redis.call('HSET', ikey, 'lease', now + ttl, 'owner', owner)
     redis.call('HDEL', ikey, 'wake', 'ajob')
   end
-  if not hget('started') then redis.call('HSET', ikey, 'started', now) end
+  if not cur[7] then redis.call('HSET', ikey, 'started', now) end
   redis.call('ZADD', leases_key, now + ttl, member)
-  local run = hget('run')
   return {'ok', fence, now, redis.call('HGETALL', ikey), redis.call('HGETALL', steps_stem .. run),
     due, status}
 end

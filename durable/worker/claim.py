@@ -102,7 +102,8 @@ class DurableWorker(Worker):
         otherwise wait for a slot, a wake-up or the next due time."""
         while self.allow_pick_jobs:
             self._poke.clear()
-            await self.heart_beat()
+            # arq's health line (a write every health_check_interval); its cron jobs, if any
+            await (self.heart_beat() if self.cron_jobs else self.record_health())
             if self.job_counter >= self.max_jobs:
                 await self._poke.wait()
                 continue
