@@ -64,12 +64,15 @@ class Pipelining:
         """EVALSHA of `script`: its reply (raises the script's error, or the connection's once
         the retries are spent)."""
         command = pack(("EVALSHA", script.sha, len(keys), *keys, *args))
-        failures = 0
+        failures, load = 0, False
         while True:
             try:
+                if load:
+                    await self._send(pack(("SCRIPT", "LOAD", script.script)))
+                    load = False
                 return await self._send(command)
             except NoScriptError:
-                await self._send(pack(("SCRIPT", "LOAD", script.script)))
+                load = True
             except _DROPPED:
                 failures += 1
                 if failures > RETRIES:

@@ -1,0 +1,75 @@
+"""A worker's pipelined script calls (durable/worker/pipelining.py) against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
+
+from durable.worker.pipelining import Pipelining, pack
+from tests.helpers import assert_eventually
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+async def pipelining(redis: Redis) -> AsyncIterator[Pipelining]:
+    calls = Pipelining(redis.connection_pool, name=f"durable-test:{uuid.uuid4().hex[:8]}")
+    yield calls
+    await calls.close()
+
+
+def script(redis: Redis, body: str) -> AsyncScript:
+    """A script this Redis has not seen yet (its first call is answered NOSCRIPT)."""
+    return AsyncScript(redis, f"-- {uuid.uuid4().hex}\n{body}")
+
+
+def test_pack_spells_a_command_as_redis_reads_it() -> None:
+    assert (
+        pack(("SET", "k", 12, b"\xff"))
+        == b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n12\r\n$1\r\n\xff\r\n"
+    )
+    assert pack(("ECHO", "é")) == b"*2\r\n$4\r\nECHO\r\n$2\r\n\xc3\xa9\r\n"
+
+
+async def test_calls_made_together_share_one_write_and_get_their_own_replies(
+    redis: Redis, pipelining: Pipelining
+) -> None:
+    echo = script(redis, "return ARGV[1] .. KEYS[1]")
+    await pipelining.call(echo, ["!"], ["warm"])  # loads the script
+    writes = pipelining.writes
+    found = await asyncio.gather(*(pipelining.call(echo, ["!"], [n]) for n in range(20)))
+    assert found == [f"{n}!".encode() for n in range(20)]
+    assert pipelining.writes == writes + 1
+
+
+async def test_a_script_error_fails_its_own_call_only(redis: Redis, pipelining: Pipelining) -> None:
+    checked = script(redis, "if ARGV[1] == 'bad' then return redis.error_reply('refused') end "
+                     "return ARGV[1]")  # fmt: skip
+    found = await asyncio.gather(
+        *(pipelining.call(checked, [], [arg]) for arg in ("a", "bad", "c")),
+        return_exceptions=True,
+    )
+    assert found[0] == b"a" and found[2] == b"c"
+    assert isinstance(found[1], ResponseError) and "refused" in str(found[1])
+
+
+async def test_a_call_after_the_connection_dropped_is_sent_again(
+    redis: Redis, pipelining: Pipelining
+) -> None:
+    echo = script(redis, "return ARGV[1]")
+    assert await pipelining.call(echo, [], ["before"]) == b"before"
+
+    async def own_connection() -> list[str]:
+        clients = await redis.client_list()
+        return [c["id"] for c in clients if c.get("name") == pipelining.name]
+
+    (client_id,) = await assert_eventually(own_connection)
+    await redis.client_kill_filter(_id=client_id)
+    assert await pipelining.call(echo, [], ["after"]) == b"after"
+    assert await own_connection() != [client_id]  # a new connection carried it
