@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -67,8 +68,12 @@ class Runner:
 
     async def run_leased(self, ref: Ref, job_id: str, got: Acquired) -> int:
         """Advance an instance whose lease the caller took already (a durable worker's take of
-        job `job_id`). One of a workflow this registry lacks goes back to the queue, due again
-        in a lease TTL, for a worker that has it."""
+        job `job_id`), once its job is due: a take may lease a timer a little ahead. One of a
+        workflow this registry lacks goes back to the queue, due again in a lease TTL, for a
+        worker that has it."""
+        if got.due_ms > got.now_ms:
+            await asyncio.sleep((got.due_ms - got.now_ms) / 1000)
+            got = dataclasses.replace(got, now_ms=got.due_ms)  # Redis' clock has reached it
         workflow = self._workflow(ref, job_id)
         if workflow is None:
             ttl = self.store.settings.lease_ttl_ms

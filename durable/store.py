@@ -109,7 +109,9 @@ _LOGGED = ("log_lines", "log_count")
 SCRIPTS: dict[str, Script] = {
     "create": Script(("ikey",), ("params", "idempotency_key", "version", "traceparent")),
     "acquire": Script(("ikey", "steps_stem"), ("job_id", "owner", "ttl_ms"), includes=("_lease",)),
-    "take": Script((), ("owner", "ttl_ms", "token", "count"), instance=False, includes=INCLUDES),
+    "take": Script(
+        (), ("owner", "ttl_ms", "token", "count", "ahead_ms"), instance=False, includes=INCLUDES
+    ),
     "renew": Script(("ikey",), ("fence", "ttl_ms")),
     "save_step": Script(
         ("ikey", "steps_stem", "logs_stem"),
@@ -411,14 +413,23 @@ class Store:
         return replies.acquire(reply)
 
     async def take(
-        self, *, owner: str, ttl_ms: int, token: str, count: int = 1, partition: int = 0
+        self,
+        *,
+        owner: str,
+        ttl_ms: int,
+        token: str,
+        count: int = 1,
+        ahead_ms: int = 0,
+        partition: int = 0,
     ) -> Taken | ForeignJob | NothingDue:
         """Lease the instances of the queue's next due jobs, up to `count` of them (a durable
         worker's one call to find and start work), doing any housekeeping that came due on the
-        way. Each partition has its own queue: `partition` names the one to take from."""
+        way; a job due within `ahead_ms` counts as due (its lease's `due_ms` is then later than
+        its `now_ms`). Each partition has its own queue: `partition` names the one to take
+        from."""
         reply = await self._run(
             "take", None, partition=partition, owner=owner, ttl_ms=ttl_ms, token=token,
-            count=count,
+            count=count, ahead_ms=ahead_ms,
         )  # fmt: skip
         return replies.take(reply)
 

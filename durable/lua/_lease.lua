@@ -8,7 +8,8 @@
 -- `ajob` ('' for none) is kept on the lease: an acquire for that job by the same owner is a
 -- retry of the call that took it (take keeps none: a take's retry has its receipt instead, and
 -- an acquire by the same worker for the job a take leased is not a retry but a race lost).
-local function lease(job_id, owner, ttl, ajob)
+-- A waiting instance is leased up to `ahead` ms before it is due (its worker waits the rest).
+local function lease(job_id, owner, ttl, ajob, ahead)
   local cur = redis.call('HMGET', ikey, 'status', 'ajob', 'owner', 'job', 'lease', 'due',
     'started', 'run', 'fence')
   local status, run = cur[1], cur[8]
@@ -27,7 +28,7 @@ local function lease(job_id, owner, ttl, ajob)
     return {'inactive', status}
   end
   local due = tonumber(cur[6] or 0)
-  if status == 'waiting' and due > now then
+  if status == 'waiting' and due > now + ahead then
     return {'early', schedule(due), due, now}
   end
   drop_job()

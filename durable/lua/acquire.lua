@@ -6,4 +6,4 @@
 --   | {'early', job id, due, now} (this worker's clock runs ahead of Redis; job re-issued)
 --   | {'gone'} | {'stale'} (another job is pending) | {'busy'} (leased elsewhere)
 --   | {'inactive', status} (paused or ended)
-return lease(job_id, owner, tonumber(ttl_ms), job_id)
+return lease(job_id, owner, tonumber(ttl_ms), job_id, 0)

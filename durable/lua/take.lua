@@ -4,7 +4,8 @@
 -- call), so no worker keeps a housekeeping timer of its own.
 -- KEYS: (none; each job's instance keys are bound in turn)
 -- ARGV: owner, ttl_ms (of the leases), token (this call's; a retry after a lost reply answers
---   the leases the first call took), count (the most instances to lease)
+--   the leases the first call took), count (the most instances to lease), ahead_ms (a job due
+--   this soon counts as due: its worker waits the rest, which a round trip covers anyway)
 -- Replies: {'ok', now, next due, housekeeping due, recovered, expired, {job id, workflow,
 --   instance id, fence, instance fields, step fields of the run, due (of the job), status
 --   before}, ...}
@@ -17,7 +18,7 @@
 -- A due job whose instance cannot be leased is dropped (its instance ended, or another job
 -- replaced it); a job a plain arq worker claimed is left to it.
 local SCAN, REAP = 16, 20
-local ttl, most = tonumber(ttl_ms), tonumber(count)
+local ttl, most, ahead = tonumber(ttl_ms), tonumber(count), tonumber(ahead_ms)
 local recovered, expired = housekeep(REAP)
 
 local function answer(tag, leased)
@@ -54,7 +55,7 @@ local function drop(jid)
 end
 
 local took, noted = {}, {token}
-local due = redis.call('ZRANGEBYSCORE', queue_key, '-inf', now, 'WITHSCORES', 'LIMIT', 0,
+local due = redis.call('ZRANGEBYSCORE', queue_key, '-inf', now + ahead, 'WITHSCORES', 'LIMIT', 0,
   SCAN + most)
 for i = 1, #due, 2 do
   if #took >= most then break end
@@ -71,7 +72,7 @@ for i = 1, #due, 2 do
       return {'arq', jid, due[i + 1], recovered, expired}
     else
       bind(job['a'][1] .. member_separator .. job['a'][2])
-      local got = lease(jid, owner, ttl, '')
+      local got = lease(jid, owner, ttl, '', ahead)
       if got[1] == 'ok' then
         took[#took + 1] = leased(jid, got)
         noted[#noted + 1] = jid .. '\n' .. member .. '\n' .. got[2]

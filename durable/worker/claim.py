@@ -47,6 +47,9 @@ WORKER_NAME = "durable-worker:"
 # The most instances one take leases: a backlog is taken a few at a time (fewer calls), and
 # shared out between the workers taking from it.
 TAKE_MOST = 8
+# A timer is taken this much before it is due, and its execution waits for the rest: the take's
+# round trip then overlaps the wait instead of making the timer late.
+TAKE_AHEAD_MS = 2
 
 
 class DurableWorker(Worker):
@@ -129,7 +132,7 @@ class DurableWorker(Worker):
         try:
             found = await runner.store.take(
                 owner=runner.owner, ttl_ms=settings.lease_ttl_ms, token=next(self._tokens),
-                count=count, partition=partition,
+                count=count, ahead_ms=TAKE_AHEAD_MS, partition=partition,
             )  # fmt: skip
         except (RedisError, OSError) as exc:
             log.warning("could not take work from redis, retrying in 1s: %s", exc)
@@ -145,9 +148,11 @@ class DurableWorker(Worker):
 
     def _plan(self, served: Served, partition: int, found: Taken | NothingDue) -> None:
         """When to take from a partition again, from what a take answered: at once when more
-        is due; otherwise at the loop time of its next due job or chore, measured from Redis'
-        clock as the take read it, or (none known) when a wake-up or the cap comes."""
-        dues = [due for due in (found.next_due_ms, found.chores_due_ms) if due >= 0]
+        is due; otherwise at the loop time of its next due job (TAKE_AHEAD_MS early: the take's
+        round trip covers most of that) or chore, measured from Redis' clock as the take read
+        it, or (none known) when a wake-up or the cap comes."""
+        job = found.next_due_ms - TAKE_AHEAD_MS if found.next_due_ms >= 0 else -1
+        dues = [due for due in (job, found.chores_due_ms) if due >= 0]
         if not dues:
             served.dry(partition, None)
         elif min(dues) > found.now_ms:

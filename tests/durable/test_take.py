@@ -39,9 +39,14 @@ async def store(redis: Any, settings: Settings) -> Store:
 
 
 async def take(
-    store: Store, token: str = "t", owner: str = "me", ttl_ms: int = 5000, count: int = 1
+    store: Store,
+    token: str = "t",
+    owner: str = "me",
+    ttl_ms: int = 5000,
+    count: int = 1,
+    ahead_ms: int = 0,
 ) -> Any:
-    return await store.take(owner=owner, ttl_ms=ttl_ms, token=token, count=count)
+    return await store.take(owner=owner, ttl_ms=ttl_ms, token=token, count=count, ahead_ms=ahead_ms)
 
 
 async def taken(store: Store, token: str = "t", owner: str = "me") -> Leased:
@@ -261,3 +266,16 @@ async def test_take_leases_up_to_count_due_jobs_in_one_call(store: Store) -> Non
     assert isinstance(rest, Taken) and [x.instance_id for x in rest.leases] == ["n3", "n4"]
     assert rest.next_due_ms == -1  # the queue is empty
     assert isinstance(await take(store, "t3", count=3), NothingDue)
+
+
+async def test_take_leases_a_timer_due_within_ahead_ms_with_its_due_time(store: Store) -> None:
+    await store.create(A, params="{}")
+    got = await taken(store)
+    due = got.acquired.now_ms + 50_000
+    await suspend(store, A, got.acquired.fence, due)
+    assert isinstance(await take(store, "t2", ahead_ms=0), NothingDue)
+    early = await take(store, "t3", ahead_ms=60_000)
+    assert isinstance(early, Taken)
+    leased = early.leases[0].acquired
+    assert leased.due_ms == due and leased.due_ms > leased.now_ms  # its worker waits the rest
+    assert leased.status_before == "waiting"
