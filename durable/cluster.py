@@ -14,15 +14,17 @@ made again on its own through the script object, which loads the script on every
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+from arq.connections import log_redis_info
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
+from redis.exceptions import ConnectionError, NoScriptError, SlotNotCoveredError, TimeoutError
 
 # Either client: redis-py's command methods are the same on both.
 AnyRedis = Redis | RedisCluster
@@ -66,6 +68,51 @@ async def connect_any(url: str) -> AnyRedis:
 def register_script(redis: AnyRedis, source: str) -> AsyncScript:
     """A script object for either client (redis-py types it for the single-node one only)."""
     return AsyncScript(cast(Redis, redis), source)
+
+
+class ArqCluster(RedisCluster):
+    """The cluster client in the place of arq's pool (ArqRedis) in a durable worker: what
+    arq's Worker asks of its pool (INFO at start, its health line, closing) works on it. arq's
+    own job handling (WATCH/MULTI transactions over several keys) does not, so a queue shared
+    with plain arq functions is for one Redis only."""
+
+    async def close(self, close_connection_pool: bool | None = None) -> None:
+        await self.aclose()
+
+
+async def arq_pool_for(pool: Any, url: str) -> Any:
+    """arq's pool, or in its place a cluster client when it turns out to speak to a Redis
+    Cluster node (the pool is closed then)."""
+    if not await enabled(pool):
+        return pool
+    await pool.aclose()
+    cluster_pool: ArqCluster = ArqCluster.from_url(url, **_options())
+    return cluster_pool
+
+
+async def log_arq_info(pool: Any, log: Callable[[str], Any]) -> None:
+    """arq's start-up line about its Redis (arq pipelines INFO, which a cluster refuses)."""
+    if not isinstance(pool, RedisCluster):
+        await log_redis_info(pool, log)
+        return
+    info = await pool.info()
+    nodes = len(pool.get_primaries())
+    log(
+        f"redis_version={info.get('redis_version', '?')} cluster of {nodes} primaries "
+        f"clients_connected={info.get('connected_clients', '?')} (one node's)"
+    )
+
+
+def dedicated_connection(redis: AnyRedis, key: str) -> AbstractConnection:
+    """A connection of its own, not one of the pool's, to the server that holds `key` (for a
+    blocking command); on a cluster the client must have reached the cluster already."""
+    if isinstance(redis, RedisCluster):
+        node = redis.get_node_from_key(key)
+        if node is None:
+            raise SlotNotCoveredError(f"no node of the cluster serves {key!r}")
+        conn: AbstractConnection = node.connection_class(**node.connection_kwargs)
+        return conn
+    return cast(AbstractConnection, redis.connection_pool.make_connection())
 
 
 async def run_scripts(redis: AnyRedis, calls: Sequence[ScriptCall]) -> list[Any]:

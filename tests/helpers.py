@@ -20,6 +20,9 @@ import redis
 import redis.asyncio.cluster
 import redis.cluster
 
+from durable import partitions
+from durable.partitions import Layout
+
 # The suite runs twice in `make test`: on one Redis, then (DURABLE_TEST_REDIS=cluster) the
 # engine, API, worker and reliability tests on a 3-node Redis Cluster (scripts/test).
 CLUSTER = os.environ.get("DURABLE_TEST_REDIS") == "cluster"
@@ -37,6 +40,19 @@ def sync_redis(url: str) -> Any:
     if CLUSTER:
         return redis.cluster.RedisCluster.from_url(url)
     return redis.Redis.from_url(url)
+
+
+async def layout_of(redis: Any, prefix: str) -> Layout:
+    """The partition layout a deployment's Redis holds (one partition when it holds none)."""
+    meta = await partitions.read_meta(redis, prefix)
+    return Layout.from_fields(prefix, meta) if meta else Layout(prefix)
+
+
+async def space_of(client: Any, workflow: str, instance_id: str) -> str:
+    """The prefix durable.keys takes for an instance's keys, from a Client or a Store: the
+    deployment's prefix with one partition, `prefix:{tag}` of its partition with several."""
+    store = getattr(client, "store", client)
+    return str((await store.open()).space_of(workflow, instance_id))
 
 
 async def assert_eventually(

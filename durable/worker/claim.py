@@ -25,18 +25,20 @@ from functools import partial
 from signal import Signals
 from typing import Any
 
-from arq.connections import create_pool, log_redis_info
+from arq.connections import create_pool
 from arq.worker import Worker
 from arq.worker import logger as arq_log
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from durable import keys, observe
+from durable import cluster, observe
 from durable.replies import ForeignJob, Leased, NothingDue, Reaped, Taken
 from durable.runner import Runner
+from durable.settings import Settings
 from durable.store import Ref
 from durable.worker.pipelining import Pipelining
-from durable.worker.wake import Served, WakeListener, block_cap_s
+from durable.worker.serving import Listeners, Serving
+from durable.worker.wake import Served, block_cap_s
 
 log = logging.getLogger("durable.worker")
 
@@ -69,25 +71,23 @@ class DurableWorker(Worker):
                 default_queue_name=self.queue_name,
                 expires_extra_ms=self.expires_extra_ms,
             )
+            # a Redis Cluster node: the pool speaks to the whole cluster instead
+            settings = self.ctx.get("durable_settings") or Settings.from_env()
+            self._pool = await cluster.arq_pool_for(self._pool, settings.redis_url)
         arq_log.info(
             "Starting worker for %d functions: %s", len(self.functions), ", ".join(self.functions)
         )
-        await log_redis_info(self.pool, arq_log.info)
+        await cluster.log_arq_info(self.pool, arq_log.info)
         self.ctx["redis"] = self.pool
         if self.on_startup:
             await self.on_startup(self.ctx)
         runner: Runner = self.ctx["durable_runner"]
-        layout = await runner.store.open()
-        served = Served(range(layout.count))
-        markers = {keys.wake_key(layout.space(p)): p for p in served.partitions}
+        await runner.store.open()
         cap = block_cap_s(runner.store.settings.lease_ttl_ms)
-
-        def poke(marker: str | None) -> None:
-            served.wake(None if marker is None else markers[marker])
-            self._poke.set()
-
         name = f"{WAITER_NAME}{runner.owner}"
-        listener = WakeListener(self.pool, list(markers), cap, poke, self._full, name)
+        # the partitions this worker serves, and its listeners on their wake markers
+        serving = Serving(runner.store, runner.owner, cap, self._poke.set, self._full, name)
+        served, listener = await serving.start()
         pipelining = None
         if isinstance(runner.store.redis, Redis):  # not a cluster: see pipelining.py
             pipelining = Pipelining(self.pool.connection_pool, f"{WORKER_NAME}{runner.owner}")
@@ -95,12 +95,12 @@ class DurableWorker(Worker):
         try:
             await self._serve(runner, served, listener)
         finally:
-            await listener.close()
+            await serving.close()
             if pipelining is not None:
                 runner.store.caller = None
                 await pipelining.close()
 
-    async def _serve(self, runner: Runner, served: Served, listener: WakeListener) -> None:
+    async def _serve(self, runner: Runner, served: Served, listener: Listeners) -> None:
         """Take due work while there is a free slot and work is due in a partition served;
         otherwise wait for a slot, a wake-up or the next due time."""
         while self.allow_pick_jobs:
@@ -161,7 +161,7 @@ class DurableWorker(Worker):
             # due work left to a plain arq worker, or more chores than one take does: soon again
             served.dry(partition, self.loop.time() + self.poll_delay_s)
 
-    async def _idle(self, served: Served, listener: WakeListener) -> None:
+    async def _idle(self, served: Served, listener: Listeners) -> None:
         """Block until poked (a wake-up or the cap, a job of ours ended, a signal) or until a
         partition's next due time."""
         # the listener pokes at its cap; twice that only guards against losing it

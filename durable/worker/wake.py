@@ -21,9 +21,11 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
+
+from durable import cluster
+from durable.cluster import AnyRedis
 
 log = logging.getLogger("durable.worker")
 
@@ -67,6 +69,16 @@ class Served:
         else:
             self.due_at[partition] = due_at
 
+    def replace(self, partitions: Sequence[int]) -> None:
+        """Serve `partitions` from now on (durable/worker/serving.py): those new to the worker
+        are taken from at once, those it no longer serves are forgotten."""
+        added = [p for p in partitions if p not in self.partitions]
+        self.partitions = list(partitions)
+        for gone in [p for p in (*self.ready, *self.due_at) if p not in self.partitions]:
+            self.ready.pop(gone, None)
+            self.due_at.pop(gone, None)
+        self.ready.update(dict.fromkeys(added))
+
     def wake(self, partition: int | None = None) -> None:
         """Take from `partition` (None: from every one) at the next turn."""
         for woken in self.partitions if partition is None else [partition]:
@@ -90,7 +102,7 @@ class WakeListener:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: AnyRedis,
         wake_keys: Sequence[str],
         cap_s: float,
         poke: Callable[[str | None], None],
@@ -134,6 +146,11 @@ class WakeListener:
                 popped = await self._block()
             except (RedisError, OSError) as exc:
                 log.warning("waiting for work failed, retrying in %.1fs: %s", delay, exc)
+                # a new connection next time: on a cluster, to whichever node has the slot now
+                conn, self._conn = self._conn, None
+                if conn is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await conn.disconnect()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 self.poke(None)
@@ -149,7 +166,8 @@ class WakeListener:
     async def _block(self) -> Any:
         """One BZPOPMIN: [key, member, score], or None when the cap ran out first."""
         if self._conn is None:  # the pool's settings, but not one of its connections
-            self._conn = self.redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+            # on a cluster: to the node of the markers' slot (durable/worker/serving.py)
+            self._conn = cluster.dedicated_connection(self.redis, self.wake_keys[0])
             self._conn.client_name = self.name or None  # names it in CLIENT LIST
         await self._conn.send_command("BZPOPMIN", *self.wake_keys, self.cap_s)
         return await self._conn.read_response()

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from redis import Redis
 from starlette.testclient import TestClient
 
 from durable import keys
 from durable.client import IDEMPOTENCY_TTL_MS, keyed_id
+from durable.partitions import Layout
 from durable.settings import Settings
 from tests.api.api_support import MOUNT, create, run_until, status_of, tick, url
+from tests.helpers import sync_redis
 
 KEY = "Idempotency-Key"
 NOTE = {"type": "note"}
@@ -221,9 +222,14 @@ def test_pause_and_resume_accept_a_key(http: TestClient) -> None:
 def test_a_key_is_remembered_for_a_day(http: TestClient, api_settings: Settings) -> None:
     create(http, "plain", id="ttl")
     post(http, "plain", "instances", "ttl", "restart", key="ttl-key")
-    name = keys.idempotency_key(api_settings.prefix, "plain", "ttl", "restart", "ttl-key")
-    with Redis.from_url(api_settings.redis_url) as conn:
-        ttl = conn.pttl(name)
+    with sync_redis(api_settings.redis_url) as conn:
+        meta = {
+            k.decode(): v.decode()
+            for k, v in conn.hgetall(keys.meta_key(api_settings.prefix)).items()
+        }
+        layout = Layout.from_fields(api_settings.prefix, meta)
+        space = layout.space_of("plain", "ttl")
+        ttl = conn.pttl(keys.idempotency_key(space, "plain", "ttl", "restart", "ttl-key"))
     assert IDEMPOTENCY_TTL_MS - 60_000 < ttl <= IDEMPOTENCY_TTL_MS == 24 * 3600 * 1000
 
 

@@ -12,7 +12,7 @@ from durable import keys, workflow
 from durable.client import Client
 from durable.errors import InvalidCursorError, ValidationError
 from durable.models import InstancePage
-from tests.helpers import as_json, assert_eventually
+from tests.helpers import as_json, assert_eventually, space_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -102,7 +102,7 @@ async def test_expired_instances_do_not_leave_holes_in_a_page(
     for n in range(5):
         await client.create("idle", instance_id=f"i{n}")
     # an index entry whose instance is gone (expired, not yet cleaned up) is skipped
-    await redis.delete(keys.instance_key(settings.prefix, "idle", "i3"))
+    await redis.delete(keys.instance_key(await space_of(client, "idle", "i3"), "idle", "i3"))
     pages = await all_pages(client, "idle", 2)
     assert [[item.id for item in page.instances] for page in pages] == [
         ["i4", "i2"],

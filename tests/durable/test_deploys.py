@@ -26,7 +26,7 @@ from durable.runner import Runner
 from durable.settings import Settings
 from durable.store import Ref, Store
 from tests.conftest import ClientFactory, WorkerPool
-from tests.helpers import as_json, assert_eventually, reply
+from tests.helpers import as_json, assert_eventually, reply, space_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -397,7 +397,7 @@ async def test_a_marker_uses_no_step_budget(settings: Settings, redis: Redis) ->
     store = Store(redis, settings)
     client = Client([marked], settings, redis=redis)
     await client.create("marked", instance_id="m1")
-    ikey = instance_key(settings.prefix, "marked", "m1")
+    ikey = instance_key(await space_of(client, "marked", "m1"), "marked", "m1")
     job = (await reply(redis.hget(ikey, "job")) or b"").decode()
     executions = await Runner(store, client.registry).advance(Ref("marked", "m1"), job, max_steps=1)
     got = await client.get("marked", "m1")
@@ -496,7 +496,7 @@ async def test_expired_instances_leave_the_version_indexes(
     client = Client([versioned("7")], short, redis=redis)
     await client.create("versioned", instance_id="e1")
     await client.terminate("versioned", "e1")
-    p = settings.prefix
+    p = await space_of(client, "versioned", "e1")
     index, terminated = (
         workflow_index_key(p, "versioned", "7"),
         status_index_key(p, "versioned", "terminated", "7"),
@@ -519,7 +519,7 @@ async def test_the_replay_form_of_retry_step_compares_the_error(
     store = Store(redis, settings)
     ref = Ref("wf", "r1")
     await store.create(ref, params="{}")
-    ikey = instance_key(settings.prefix, "wf", "r1")
+    ikey = instance_key(await space_of(store, "wf", "r1"), "wf", "r1")
     error = json.dumps({"name": "NondeterminismError", "message": "m"})
     await reply(redis.hset(ikey, mapping={"status": "errored", "error": error, "completed": 1}))
 

@@ -25,7 +25,7 @@ from durable.errors import InstanceTerminalError, SuspendExecution
 from durable.models import Instance
 from durable.settings import Settings
 from tests.conftest import REDIS_URL, ClientFactory, WorkerPool
-from tests.helpers import as_json, assert_eventually, reply
+from tests.helpers import as_json, assert_eventually, reply, space_of
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -641,7 +641,8 @@ async def test_a_step_interrupted_five_times_fails_with_worker_lost(
     client = client_factory([cached])
     await client.create("cached", instance_id="wl1")
     # five executions died holding the lease without recording progress
-    await reply(redis.hset(keys.instance_key(settings.prefix, "cached", "wl1"), "lost", "5"))
+    space = await space_of(client, "cached", "wl1")
+    await reply(redis.hset(keys.instance_key(space, "cached", "wl1"), "lost", "5"))
     await workers.start([cached])
     got = await finished(client, "cached", "wl1")
     assert as_json(got.details.error)["name"] == "WorkerLostError"

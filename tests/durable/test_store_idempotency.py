@@ -12,7 +12,7 @@ from durable.records import StepRecord, dumps
 from durable.replies import Controlled, NotErrored, Recalled, Reopened, Restarted, Terminal
 from durable.store import Ref
 from durable.workflow import RegistryLike
-from tests.helpers import reply
+from tests.helpers import reply, space_of
 
 TTL = IDEMPOTENCY_TTL_MS
 
@@ -73,7 +73,7 @@ async def test_two_racing_retry_step_calls_with_one_key_reopen_the_step_once(
     await client.create("doomed", instance_id="c3")
     await client.tick()
     ref = Ref("doomed", "c3")
-    steps = keys.steps_key(client.settings.prefix, "doomed", "c3", 0)
+    steps = keys.steps_key(await space_of(client, "doomed", "c3"), "doomed", "c3", 0)
     raw = (await reply(client.redis.hget(steps, "fails"))).decode()
     head = StepRecord.decode(raw).reopened().retry_head()
     answer = dumps({"r": 0, "k": "fails", "a": 1, "m": 2})[:-1]

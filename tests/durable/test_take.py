@@ -25,7 +25,9 @@ from durable.settings import Settings
 from durable.store import Ref, Store
 from tests.helpers import reply
 
-pytestmark = pytest.mark.timeout(30)
+# script-level tests that take from the first partition: one Redis only (on the cluster pass,
+# the worker tests run the take script in every partition)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.single_node]
 
 A, B = Ref("wf", "a"), Ref("wf", "b")
 FAR_MS = 10**13  # a wake-up that never comes during a test

@@ -23,7 +23,7 @@ from durable.client import Client
 from durable.settings import Settings
 from durable.workflow import RegistryLike
 from tests.conftest import REDIS_URL, WorkerPool
-from tests.helpers import assert_eventually, reply
+from tests.helpers import assert_eventually, reply, space_of
 from tests.observe.conftest import MOUNT
 from tests.observe.flows import workflows
 from tests.observe.support import final, status
@@ -160,9 +160,8 @@ async def test_a_client_call_inside_a_span_continues_that_trace(
     assert tracer is not None
     with tracer.start_as_current_span("caller") as caller:
         await client.create("obs-plain", instance_id="c1", params={"n": 1})
-        stored = await reply(
-            redis.hget(keys.instance_key(settings.prefix, "obs-plain", "c1"), "tp")
-        )
+        space = await space_of(client, "obs-plain", "c1")
+        stored = await reply(redis.hget(keys.instance_key(space, "obs-plain", "c1"), "tp"))
         assert stored == tracing.traceparent().encode()
     await workers.start(workflows)
     await final(client, "obs-plain", "c1")
@@ -180,7 +179,7 @@ async def test_without_a_tracer_provider_nothing_is_stored_or_recorded(
     client = client_factory(workflows)
     await client.create("obs-plain", instance_id="n1")
     assert tracing.traceparent() == ""
-    key = keys.instance_key(settings.prefix, "obs-plain", "n1")
+    key = keys.instance_key(await space_of(client, "obs-plain", "n1"), "obs-plain", "n1")
     assert await reply(redis.hget(key, "tp")) is None
 
 

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from durable import keys
 from durable.client import Client
 from durable.models import Instance
-from tests.helpers import reply
+from tests.helpers import layout_of, reply
 from tests.reliability.flows import counter_key
 
 TERMINAL = frozenset({"complete", "errored", "terminated"})
@@ -201,21 +201,26 @@ async def check_instance(client: Client, redis: Redis, expect: Expect) -> list[s
 
 
 async def schedule_state(redis: Redis, prefix: str, expects: list[Expect]) -> dict[str, Any]:
-    """member -> (status, job, job queued?, lease ms), plus '' -> Redis time."""
-    names = [keys.instance_key(prefix, e.workflow, e.instance_id) for e in expects]
-    rows, now = await reply(redis.eval(SNAPSHOT, len(names) + 1, keys.queue_key(prefix), *names))
-    state: dict[str, Any] = {"": int(now)}
-    for e, (st, job, queued, lease) in zip(expects, rows, strict=True):
-        state[e.member] = (_s(st), _s(job), int(queued), int(lease))
+    """member -> (status, job, job queued?, lease ms, Redis time), read at once per partition."""
+    layout = await layout_of(redis, prefix)
+    by_space: dict[str, list[Expect]] = {}
+    for e in expects:
+        by_space.setdefault(layout.space_of(e.workflow, e.instance_id), []).append(e)
+    state: dict[str, Any] = {}
+    for space, group in by_space.items():
+        names = [keys.instance_key(space, e.workflow, e.instance_id) for e in group]
+        queue = keys.queue_key(space)
+        rows, now = await reply(redis.eval(SNAPSHOT, len(names) + 1, queue, *names))
+        for e, (st, job, queued, lease) in zip(group, rows, strict=True):
+            state[e.member] = (_s(st), _s(job), int(queued), int(lease), int(now))
     return state
 
 
 async def stuck(redis: Redis, prefix: str, expects: list[Expect], grace_ms: int) -> list[str]:
     """Non-terminal, unpaused instances with no queued job, or a lease long expired."""
     state = await schedule_state(redis, prefix, expects)
-    now = state.pop("")
     out = []
-    for member, (status, job, queued, lease) in state.items():
+    for member, (status, job, queued, lease, now) in state.items():
         if status in ("queued", "waiting") and not (job and queued):
             out.append(f"{member} {status} without a queued job")
         elif status == "running" and lease + grace_ms < now:
@@ -226,14 +231,15 @@ async def stuck(redis: Redis, prefix: str, expects: list[Expect], grace_ms: int)
 async def stray_entries(redis: Redis, prefix: str, terminal: set[str]) -> list[str]:
     """Lease-set members and queued jobs that belong to terminal instances."""
     out = []
-    for member in await redis.zrange(keys.leases_key(prefix), 0, -1):
-        if _s(member) in terminal:
-            out.append(f"lease entry for terminal {_s(member)}")
-    for job in await redis.zrange(keys.queue_key(prefix), 0, -1):
-        owner = keys.parse_job_id(prefix, _s(job))
-        member = keys.tag(*owner) if owner else ""
-        if member in terminal:
-            out.append(f"queued job {_s(job)} for terminal {member}")
+    for space in (await layout_of(redis, prefix)).spaces():
+        for member in await redis.zrange(keys.leases_key(space), 0, -1):
+            if _s(member) in terminal:
+                out.append(f"lease entry for terminal {_s(member)}")
+        for job in await redis.zrange(keys.queue_key(space), 0, -1):
+            owner = keys.parse_job_id(prefix, _s(job))
+            member = keys.tag(*owner) if owner else ""
+            if member in terminal:
+                out.append(f"queued job {_s(job)} for terminal {member}")
     return out
 
 

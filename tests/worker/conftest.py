@@ -16,7 +16,7 @@ from durable.client import Client
 from durable.settings import Settings
 from tests import flows
 from tests.conftest import REDIS_URL
-from tests.helpers import reply
+from tests.helpers import reply, space_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,6 +86,6 @@ async def status(client: Client, wf: str, iid: str) -> str:
 
 
 async def owner_pid(redis: Redis, client: Client, wf: str, iid: str) -> int:
-    key = keys.instance_key(client.settings.prefix, wf, iid)
+    key = keys.instance_key(await space_of(client, wf, iid), wf, iid)
     owner = (await reply(redis.hget(key, "owner")) or b"").decode()
     return int(owner.rpartition(":")[2]) if owner else 0

@@ -55,6 +55,6 @@ async def test_random_kills_lose_nothing_and_record_each_step_once(
         assert [(e.id, e.consumed_by_step_key) for e in history.events] == [(f"go-{i}", "go")]
         # the recorded result is the first committed one: a later re-run cannot overwrite it
         assert got.details.output["a"] <= await counter(redis, i, "one")
-    prefix = client.settings.prefix
-    assert await redis.zcard(keys.leases_key(prefix)) == 0
-    assert await redis.zcard(keys.queue_key(prefix)) == 0
+    for space in (await client.store.open()).spaces():
+        assert await redis.zcard(keys.leases_key(space)) == 0
+        assert await redis.zcard(keys.queue_key(space)) == 0
