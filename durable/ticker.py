@@ -125,11 +125,16 @@ class Ticker:
         await self.store.open()
         space = self.store.space(ref)
         wf, iid = ref.workflow, ref.instance_id
-        await self.store.redis.delete(
-            keys.steps_key(space, wf, iid, run),
-            keys.events_key(space, wf, iid, run),
-            keys.logs_key(space, wf, iid, run),
-        )
+        # `run0`, the first run still kept, lets the scripts that walk an instance's runs
+        # (retention, restart) start there instead of at run 0 of a ticker's thousands
+        async with self.store.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(
+                keys.steps_key(space, wf, iid, run),
+                keys.events_key(space, wf, iid, run),
+                keys.logs_key(space, wf, iid, run),
+            )
+            pipe.hset(keys.instance_key(space, wf, iid), "run0", str(run + 1))
+            await pipe.execute()
 
     async def await_definition(self, state: State) -> State:
         """Restarted after a deletion: wait for the definition of the re-created schedule."""

@@ -76,7 +76,7 @@ end
 
 local function each_key(fn)
   local run = tonumber(hget('run')) or 0
-  for r = 0, run do
+  for r = tonumber(hget('run0')) or 0, run do  -- run0: the first run kept (durable/ticker.py)
     fn(steps_stem .. r)
     fn(events_stem .. r)
     fn(logs_stem .. r)

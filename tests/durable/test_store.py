@@ -360,3 +360,19 @@ def test_every_script_file_is_registered() -> None:
     folder = resources.files("durable").joinpath("lua")
     files = {e.name.removesuffix(".lua") for e in folder.iterdir() if e.name.endswith(".lua")}
     assert files == {*SCRIPTS, "_lib", *INCLUDES}
+
+
+async def test_runs_before_run0_are_not_walked(store: Store, redis: Any) -> None:
+    """A ticker drops old runs and records the first one kept (`run0`); retention then walks
+    only the kept runs, so a schedule's thousands of runs do not slow its terminate/restart."""
+    await store.create(REF, params="{}")
+    await store.open()
+    space = store.space(REF)
+    for token in ("t1", "t2"):
+        await store.restart(REF, token=token, answer_ttl_ms=1000)
+    dropped, kept = (keys.steps_key(space, REF.workflow, REF.instance_id, r) for r in (0, 1))
+    await redis.hset(dropped, "x", "1")  # a run the ticker failed to delete: left alone
+    await redis.hset(kept, "x", "1")
+    await redis.hset(keys.instance_key(space, REF.workflow, REF.instance_id), "run0", "1")
+    await terminate(store, "stop")
+    assert await redis.pttl(dropped) == -1 and await redis.pttl(kept) > 0
