@@ -85,6 +85,11 @@ async def test_the_api_request_is_the_parent_of_every_execution_and_step(
     assert created.status_code == 201
     await workers.start(workflows)
     await final(client, "obs-retry", "r1")
+
+    async def ended() -> bool:  # the execution span ends just after the instance completes
+        return len(named(exporter.get_finished_spans(), "execute obs-retry")) == 3
+
+    await assert_eventually(ended, 10)
     spans = exporter.get_finished_spans()
 
     [request] = named(spans, f"POST {MOUNT}/{{workflow}}/instances")
