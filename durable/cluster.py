@@ -14,7 +14,7 @@ made again on its own through the script object, which loads the script on every
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 from arq.connections import log_redis_info
@@ -24,7 +24,13 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError, NoScriptError, SlotNotCoveredError, TimeoutError
+from redis.exceptions import (
+    ConnectionError,
+    NoScriptError,
+    ResponseError,
+    SlotNotCoveredError,
+    TimeoutError,
+)
 
 # Either client: redis-py's command methods are the same on both.
 AnyRedis = Redis | RedisCluster
@@ -36,7 +42,10 @@ async def enabled(redis: AnyRedis) -> bool:
     """Whether the server is a Redis Cluster node (`INFO cluster`: cluster_enabled:1)."""
     if isinstance(redis, RedisCluster):
         return True
-    info = await redis.info("cluster")
+    try:
+        info = await redis.info("cluster")
+    except ResponseError:  # a Redis-compatible server without INFO (fakeredis) is no cluster
+        return False
     return str(info.get("cluster_enabled", "0")) == "1"
 
 
@@ -86,7 +95,14 @@ async def arq_pool_for(pool: Any, url: str) -> Any:
     if not await enabled(pool):
         return pool
     await pool.aclose()
-    cluster_pool: ArqCluster = ArqCluster.from_url(url, **_options())
+    # as arq's own pool: no socket timeout, for redis-py then sends through asyncio.wait_for,
+    # which in Python 3.11 can swallow the cancellation of a shutdown; retries that ride out
+    # a restart, as durable.worker.settings.redis_settings'
+    options = _options() | {
+        "socket_timeout": None,
+        "retry": Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=40),
+    }
+    cluster_pool: ArqCluster = ArqCluster.from_url(url, **options)
     return cluster_pool
 
 
@@ -113,6 +129,26 @@ def dedicated_connection(redis: AnyRedis, key: str) -> AbstractConnection:
         conn: AbstractConnection = node.connection_class(**node.connection_kwargs)
         return conn
     return cast(AbstractConnection, redis.connection_pool.make_connection())
+
+
+# Runs its ARGV as commands, each preceded by its length, in one step: MULTI/EXEC for keys of
+# one slot, which redis-py's cluster client cannot send (its pipelines have no transactions).
+_ATOMICALLY = """
+local i = 1
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return #ARGV
+"""
+
+
+async def atomically(redis: AnyRedis, *commands: Sequence[Any]) -> None:
+    """Run commands whose keys share one slot (the first command's first key names it) as one
+    atomic step, on one Redis or a cluster."""
+    args = [part for command in commands for part in (len(command), *command)]
+    await cast(Awaitable[Any], redis.eval(_ATOMICALLY, 1, commands[0][1], *args))
 
 
 async def run_scripts(redis: AnyRedis, calls: Sequence[ScriptCall]) -> list[Any]:

@@ -17,6 +17,7 @@ partitions.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import math
@@ -26,10 +27,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from durable import keys
 from durable.errors import PartitionsError
+from durable.settings import Settings
 
 SLOTS = 16384
+VERIFY_TIMEOUT_S = 3.0  # a service's check at start-up gives up (to check on first use) after
 SINGLE_NODE_DEFAULT = 1
 CLUSTER_DEFAULT = 48
 
@@ -187,6 +192,29 @@ def check(layout: Layout, meta: Mapping[str, str], wanted: int | None, *, cluste
             f"{CLUSTER_DEFAULT}`), then import it into the cluster"
         )
     return layout
+
+
+def verify_at_start(settings: Settings) -> Layout | None:
+    """A service's check before it starts: the layout, stored now if none is. Raises
+    PartitionsError (the service must not start); None when Redis cannot be reached (the
+    check is made again on first use)."""
+    return asyncio.run(_verify(settings))
+
+
+async def _verify(settings: Settings) -> Layout | None:
+    from durable import cluster
+
+    try:
+        async with asyncio.timeout(VERIFY_TIMEOUT_S):
+            redis = await cluster.connect_any(settings.redis_url)
+            try:
+                in_cluster = await cluster.enabled(redis)
+                wanted = settings.partitions
+                return await open_layout(redis, settings.prefix, wanted, cluster=in_cluster)
+            finally:
+                await redis.aclose()
+    except (RedisError, OSError, TimeoutError, ValueError):  # ValueError: not a Redis URL
+        return None
 
 
 async def read_meta(redis: Any, prefix: str) -> dict[str, str]:

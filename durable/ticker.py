@@ -119,7 +119,7 @@ class Ticker:
         return state.model_copy(update={"triggers": ()})
 
     async def drop_run(self, run: int) -> None:
-        from durable import keys
+        from durable import cluster, keys
 
         ref = self.execution.ref
         await self.store.open()
@@ -127,14 +127,14 @@ class Ticker:
         wf, iid = ref.workflow, ref.instance_id
         # `run0`, the first run still kept, lets the scripts that walk an instance's runs
         # (retention, restart) start there instead of at run 0 of a ticker's thousands
-        async with self.store.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(
-                keys.steps_key(space, wf, iid, run),
-                keys.events_key(space, wf, iid, run),
-                keys.logs_key(space, wf, iid, run),
-            )
-            pipe.hset(keys.instance_key(space, wf, iid), "run0", str(run + 1))
-            await pipe.execute()
+        await cluster.atomically(
+            self.store.redis,
+            (
+                "DEL",
+                *(f(space, wf, iid, run) for f in (keys.steps_key, keys.events_key, keys.logs_key)),
+            ),
+            ("HSET", keys.instance_key(space, wf, iid), "run0", str(run + 1)),
+        )
 
     async def await_definition(self, state: State) -> State:
         """Restarted after a deletion: wait for the definition of the re-created schedule."""

@@ -13,6 +13,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from durable import StepContext, workflow
+from tests.helpers import async_redis
 
 _connections: dict[int, Redis] = {}
 
@@ -21,7 +22,7 @@ def _conn() -> Redis:
     """One connection per event loop (tests run several loops in one process)."""
     loop = id(asyncio.get_running_loop())
     if loop not in _connections:
-        _connections[loop] = Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+        _connections[loop] = async_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     return _connections[loop]
 
 

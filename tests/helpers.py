@@ -28,11 +28,11 @@ from durable.partitions import Layout
 CLUSTER = os.environ.get("DURABLE_TEST_REDIS") == "cluster"
 
 
-def async_redis(url: str) -> Any:
+def async_redis(url: str, **options: Any) -> Any:
     """An asyncio client for the suite's Redis: a cluster client when it runs on a cluster."""
     if CLUSTER:
-        return redis.asyncio.cluster.RedisCluster.from_url(url)
-    return redis.asyncio.Redis.from_url(url)
+        return redis.asyncio.cluster.RedisCluster.from_url(url, **options)
+    return redis.asyncio.Redis.from_url(url, **options)
 
 
 def sync_redis(url: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
-from durable import logs
+from durable import logs, partitions
 from durable.api.app import create_app
 from durable.settings import Settings
 from durable.workflow import load_registry
@@ -22,6 +22,9 @@ def serve(
     process's handler (see durable.logs), in the same format as every other line.
     """
     app = create_app(settings, workflows=load_registry(workflows))
+    # refuse to start with partitions other than Redis holds (PartitionsError); a Redis that
+    # cannot be reached yet is no reason not to serve (503 until it is back)
+    partitions.verify_at_start(app.state.settings)
     if not logs.is_configured():
         logs.configure_from_env()
     uvicorn.run(app, host=host, port=port, lifespan="on", log_config=None)

@@ -141,7 +141,9 @@ def dev(
 ) -> None:
     """Run the API and worker(s) together. Redis: REDIS_URL if set, else a private redis-server
     from the PATH, else an embedded fakeredis (pip install 'durable[dev]')."""
+    from durable import partitions
     from durable.cli.dev_redis import DevRedisError, choose, shown_url
+    from durable.errors import PartitionsError
     from durable.settings import Settings
 
     start_logging(log_level, log_format)
@@ -153,6 +155,11 @@ def dev(
             redis = choose(os.environ, settings.startup_timeout_ms)
         except DevRedisError as exc:
             raise ServiceFailed(str(exc)) from exc
+        try:  # once here, rather than in every child: partitions other than Redis holds
+            partitions.verify_at_start(Settings.from_env(redis_url=redis.url))
+        except PartitionsError:
+            redis.stop()
+            raise
     base_url = f"http://{public_host(host)}:{port}{settings.mount_path}"
     env = dict(os.environ)
     env.update(REDIS_URL=redis.url, DURABLE_LOG_LEVEL=log_level, DURABLE_LOG_FORMAT=log_format)

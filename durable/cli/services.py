@@ -27,6 +27,7 @@ from durable.errors import (
     ConfigurationError,
     InvalidDurationError,
     MetricsServerError,
+    PartitionsError,
     RedisUnreachableError,
 )
 
@@ -114,7 +115,10 @@ def configuration_errors() -> Iterator[None]:
         yield
     except (ConfigurationError, InvalidDurationError) as exc:
         debug_traceback(exc)
-        if logs.configured_format() == "json" or isinstance(exc, WorkflowsImportError):
+        # workflows that fail to import, or partitions other than Redis holds: not bad usage
+        if logs.configured_format() == "json" or isinstance(
+            exc, WorkflowsImportError | PartitionsError
+        ):
             raise ServiceMisconfigured(str(exc)) from exc
         raise OneLineUsageError(str(exc), click.get_current_context()) from exc
     except (RedisUnreachableError, MetricsServerError) as exc:

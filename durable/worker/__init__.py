@@ -8,7 +8,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from durable import logs
+from durable import logs, partitions
 from durable.connectivity import describe_server, wait_for_redis
 from durable.durations import to_ms
 from durable.settings import Settings
@@ -58,18 +58,25 @@ def run_worker(
     if not logs.is_configured():
         logs.configure_from_env()
     info = wait_for_redis(settings.redis_url, settings.startup_timeout_ms)
-    options["ctx"]["durable_banner"] = startup_banner(options, info)
+    layout = partitions.verify_at_start(settings)  # PartitionsError: another P in Redis
+    options["ctx"]["durable_banner"] = startup_banner(options, info, layout)
     run_until_stopped(options)
     log.info("durable worker stopped")
 
 
-def startup_banner(options: dict[str, Any], info: dict[str, Any]) -> str:
+def startup_banner(
+    options: dict[str, Any], info: dict[str, Any], layout: partitions.Layout | None = None
+) -> str:
     """What arq's own start-up lines said (they are at INFO on a logger kept at WARNING)."""
     settings: Settings = options["ctx"]["durable_settings"]
     burst = ", burst" if options["burst"] else ""
+    queue = f"queue {options['queue_name']}"
+    if layout is not None and layout.count > 1:
+        queue = f"{layout.count} partitions"
+    cluster = " (a Redis Cluster node)" if str(info.get("cluster_enabled", "0")) == "1" else ""
     return (
-        f"queue {options['queue_name']}, concurrency {options['max_jobs']}{burst}; "
-        f"Redis {describe_server(settings.redis_url, info)}"
+        f"{queue}, concurrency {options['max_jobs']}{burst}; "
+        f"Redis {describe_server(settings.redis_url, info)}{cluster}"
     )
 
 

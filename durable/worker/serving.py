@@ -11,7 +11,6 @@ so each partition gets a listener of its own, on a connection to that partition'
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import Callable
 
@@ -21,7 +20,7 @@ from durable import keys
 from durable.cluster import AnyRedis
 from durable.membership import Membership
 from durable.store import Store
-from durable.worker.wake import Served, WakeListener
+from durable.worker.wake import Served, WakeListener, stop
 
 
 class Listeners:
@@ -64,12 +63,9 @@ class Listeners:
             listener.disarm()
 
     async def close(self) -> None:
-        for listener in self.listeners:
-            await listener.close()
-        self.listeners = []
-        for task in list(self._closing):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        listeners, self.listeners = self.listeners, []
+        await asyncio.gather(*(listener.close() for listener in listeners))
+        await asyncio.gather(*self._closing)
 
     def _close_later(self, listener: WakeListener) -> None:
         task = asyncio.ensure_future(listener.close())
@@ -107,12 +103,14 @@ class Serving:
 
     async def close(self) -> None:
         """Stop listening and leave the registry (the partitions move to the others now)."""
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
-        await self.listeners.close()
-        await self.membership.leave()
+        try:
+            if self._heartbeat is not None:
+                await stop(self._heartbeat)
+        finally:
+            try:
+                await self.listeners.close()
+            finally:
+                await self.membership.leave()
 
     def _changed(self, partitions: list[int]) -> None:
         layout = self.store.layout

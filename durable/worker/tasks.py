@@ -55,6 +55,11 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     if previous is not None:  # a restarted worker (after a lost Redis) reuses its ctx
         previous.cancel()
     if not ctx.get(PUSH):  # a durable worker's takes do the housekeeping; plain arq's do not
+        if (await store.open()).count > 1:
+            raise ConfigurationError(
+                "arq's own worker polls one queue, and this deployment has "
+                f"{store.layout.count} partitions: run `durable worker` instead"
+            )
         ctx["durable_housekeeping"] = asyncio.create_task(housekeeping(store))
     observing.install(ctx)  # metrics (when served) and OpenTelemetry spans (when installed)
     if registry.schedules:

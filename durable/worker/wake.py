@@ -89,6 +89,19 @@ class Served:
         return min(self.due_at.values(), default=None)
 
 
+async def stop(task: asyncio.Task[Any]) -> None:
+    """Cancel a task and wait for it to end; a cancellation of the caller itself that arrives
+    meanwhile (a shutdown) is not swallowed with the task's own."""
+    current = asyncio.current_task()
+    before = current.cancelling() if current is not None else 0
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        if current is not None and current.cancelling() > before:
+            raise
+
+
 class WakeListener:
     """BZPOPMIN on the wake markers, on a connection of its own (named `name` in CLIENT LIST),
     while its worker is idle.
@@ -131,9 +144,7 @@ class WakeListener:
         """Stop at once, even in the middle of a block (its connection is closed, not reused)."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop(task)
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.disconnect()

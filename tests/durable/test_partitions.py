@@ -191,3 +191,15 @@ async def test_a_repartition_under_way_stops_every_process(
     with pytest.raises(PartitionsError, match=r"repartition .* to 8 partitions is under way"):
         await Store(redis, settings).open()
     assert layout.count >= 1
+
+
+def test_one_partition_runs_the_scripts_of_old() -> None:
+    settings = Settings(prefix="app")
+    for name in store.SCRIPTS:
+        one = store.script_source(name, settings)
+        assert "partition" not in one.split("\n", 1)[0]
+        assert "local queue_key = 'app:queue'" in one
+        assert "string.match(KEYS[1]" not in one
+        several = store.script_source(name, settings, partitioned=True)
+        assert several.startswith(store._PARTITION_OF_KEYS)
+        assert "local queue_key = partition .. ':queue'" in several

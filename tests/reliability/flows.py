@@ -19,6 +19,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
 from durable import NonRetryableError, StepContext, workflow
+from tests.helpers import async_redis
 
 EVENT_TIMEOUT = "10 min"
 _connections: dict[int, Redis] = {}
@@ -28,7 +29,7 @@ def _conn() -> Redis:
     """One connection per event loop; it rides out a Redis restart like the workers do."""
     loop = id(asyncio.get_running_loop())
     if loop not in _connections:
-        _connections[loop] = Redis.from_url(
+        _connections[loop] = async_redis(
             os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=60),
             retry_on_error=[ConnectionError, TimeoutError],

@@ -30,7 +30,8 @@ from durable.worker.pipelining import Pipelining
 from tests.helpers import as_json
 from tests.reliability import flows
 
-pytestmark = pytest.mark.timeout(30)
+# the reply dropper is a proxy in front of one Redis: a cluster sends its clients to its nodes
+pytestmark = [pytest.mark.timeout(30), pytest.mark.single_node]
 
 
 @workflow("waiter")

@@ -13,11 +13,13 @@ import pytest
 from redis.asyncio import Redis
 from starlette.routing import Route
 
+from durable import keys
 from durable.api import create_app
 from durable.client import Client
+from durable.partitions import Layout
 from durable.settings import Settings
 from tests.conftest import REDIS_URL
-from tests.helpers import assert_eventually, free_port, reply
+from tests.helpers import assert_eventually, free_port, reply, sync_redis
 from tests.reliability import flows
 from tests.reliability.support import MOUNT, TestClient
 
@@ -282,11 +284,12 @@ def test_client_errors_carry_no_internals(open_api: TestClient) -> None:
 def test_a_redis_error_reply_becomes_a_generic_500(
     open_api: TestClient, prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import redis as sync_redis
-
-    conn = sync_redis.Redis.from_url(REDIS_URL)
+    assert open_api.get(f"{MOUNT}/rel-chain/instances/broken").status_code == 404
+    conn = sync_redis(REDIS_URL)
     try:
-        conn.set(f"{prefix}:{{rel-chain/broken}}:i", "not a hash")  # WRONGTYPE for every script
+        meta = {k.decode(): v.decode() for k, v in conn.hgetall(keys.meta_key(prefix)).items()}
+        space = Layout.from_fields(prefix, meta).space_of("rel-chain", "broken")
+        conn.set(keys.instance_key(space, "rel-chain", "broken"), "not a hash")  # WRONGTYPE
     finally:
         conn.close()
     for method, path in [("GET", ""), ("GET", "/history"), ("POST", "/pause")]:

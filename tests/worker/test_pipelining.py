@@ -14,7 +14,8 @@ from redis.exceptions import ResponseError
 from durable.worker.pipelining import Pipelining, pack
 from tests.helpers import assert_eventually
 
-pytestmark = pytest.mark.timeout(30)
+# a durable worker pipelines its calls on one Redis only (on a cluster they go one by one)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.single_node]
 
 
 @pytest.fixture
