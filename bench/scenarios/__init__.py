@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from bench.harness import Bench
 from bench.report import Metric
-from bench.scenarios import create, events, idle, memory, scale, throughput, timers
+from bench.scenarios import create, events, idle, memory, partitions, scale, throughput, timers
 
 Scenario = Callable[[Bench], Awaitable[list[Metric]]]
 
@@ -18,4 +18,5 @@ SCENARIOS: dict[str, Scenario] = {
     "scale": scale.run,
     "create": create.run,
     "idle": idle.run,
+    "partitions": partitions.run,
 }
