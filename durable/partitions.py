@@ -34,7 +34,8 @@ from durable.errors import PartitionsError
 from durable.settings import Settings
 
 SLOTS = 16384
-VERIFY_TIMEOUT_S = 3.0  # a service's check at start-up gives up (to check on first use) after
+# How long a service's check at start-up waits for Redis; after that it is left to first use.
+VERIFY_TIMEOUT_S = 3.0
 SINGLE_NODE_DEFAULT = 1
 CLUSTER_DEFAULT = 48
 
@@ -57,11 +58,11 @@ def partition_of(workflow: str, instance_id: str, count: int) -> int:
 def served(count: int, workers: Sequence[str], me: str) -> list[int]:
     """The partitions worker `me` serves among the live `workers`, with no coordinator: each
     partition goes to the ceil(W/P) workers that rank highest for it (rendezvous hashing) among
-    those not yet holding their even share, so every partition has a worker, loads differ by
-    at most one and, with fewer partitions than workers, each partition is shared. Every worker
-    computes the same answer from the same live set; two workers serving one partition for a
-    moment (while they see different live sets) is safe, as leases and fencing keep each
-    instance to one worker."""
+    those not yet holding their even share (rounded up), so every partition has a worker, no
+    worker serves more than that share and, with fewer partitions than workers, each partition
+    is shared. Every worker computes the same answer from the same live set; two workers
+    serving one partition for a moment (while they see different live sets) is safe, as leases
+    and fencing keep each instance to one worker."""
     live = sorted({*workers, me})
     share = math.ceil(len(live) / count)
     capacity = math.ceil(count * share / len(live))
