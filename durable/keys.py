@@ -27,7 +27,7 @@ Per workflow:
   P:w:<wf>#bulk:<action>:<key>
                             string  the answer of a bulk action (terminate|restart|retry-step)
                                     made with an Idempotency-Key (one day; deployment's P)
-Global:
+Per partition (the deployment's, with one partition):
   P:leases                  zset    member scored by lease expiry ms (crash recovery)
   P:expiry                  zset    member scored by retention deadline (index clean-up)
   P:queue                   zset    the arq queue: job ids ("P:job:wf/id:<n>") by due ms
