@@ -161,6 +161,8 @@ async def open_layout(redis: Any, prefix: str, wanted: int | None, *, cluster: b
     meta = await read_meta(redis, prefix)
     if not meta:
         count = wanted or (CLUSTER_DEFAULT if cluster else SINGLE_NODE_DEFAULT)
+        if cluster and count == 1:  # refused below; never stored
+            return check(Layout(prefix), {}, wanted, cluster=cluster)
         if count > 1 and await holds_single_layout(redis, prefix):
             raise PartitionsError(
                 f"Redis holds instances of prefix {prefix!r} in one partition: run "

@@ -15,7 +15,7 @@ from durable.errors import PartitionsError
 from durable.partitions import Layout
 from durable.settings import Settings
 from durable.store import Store
-from tests.helpers import reply
+from tests.helpers import CLUSTER, reply
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -203,3 +203,12 @@ def test_one_partition_runs_the_scripts_of_old() -> None:
         several = store.script_source(name, settings, partitioned=True)
         assert several.startswith(store._PARTITION_OF_KEYS)
         assert "local queue_key = partition .. ':queue'" in several
+
+
+async def test_one_partition_is_never_stored_on_a_cluster(settings: Settings, redis: Redis) -> None:
+    if not CLUSTER:
+        pytest.skip("a Redis Cluster refuses one partition")
+    with pytest.raises(PartitionsError, match="Redis Cluster needs several partitions"):
+        await Store(redis, replace(settings, partitions=1)).open()
+    assert await partitions.read_meta(redis, settings.prefix) == {}
+    assert (await Store(redis, settings).open()).count == 48
