@@ -62,6 +62,7 @@ class Recorder:
         self.lost = False
         # consecutive executions that died without recording progress (worker crashes)
         self.interruptions = instance.interruptions
+        self.woken_at_ms = 0  # when the job this pass took was due (Acquired.due_ms)
 
     def now(self) -> int:
         return self.clock.now_ms()

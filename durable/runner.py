@@ -138,7 +138,9 @@ class Runner:
     def _execution(self, ref: Ref, got: Acquired, max_steps: int | None) -> Execution:
         instance = InstanceRecord.decode(got.instance)
         steps = {key: StepRecord.decode(raw) for key, raw in got.steps.items()}
-        return Execution(self.store, self.clock, ref, got.fence, instance, steps, max_steps)
+        execution = Execution(self.store, self.clock, ref, got.fence, instance, steps, max_steps)
+        execution.woken_at_ms = got.due_ms
+        return execution
 
     async def _execute(self, workflow: Workflow, execution: Execution) -> str | None:
         main = asyncio.ensure_future(workflow.fn(self._event(workflow, execution), Step(execution)))

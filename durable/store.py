@@ -136,7 +136,8 @@ SCRIPTS: dict[str, Script] = {
         ("key", "expected", "head", "delay_ms", "answer_ttl_ms", "answer"),
     ),
     "send_event": Script(
-        ("ikey", "events_stem", "eids_key"), ("head", "payload", "event_id", "traceparent")
+        ("ikey", "steps_stem", "events_stem", "eids_key"),
+        ("head", "payload", "event_id", "traceparent"),
     ),
     "read": Script(("ikey", "steps_stem")),
 }

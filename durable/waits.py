@@ -59,6 +59,8 @@ class Waits(Recorder):
         key = await self.claim(name, StepType.WAIT_FOR_EVENT)
         rec = self.new_record(key, name, StepType.WAIT_FOR_EVENT)
         if rec.status == StepStatus.COMPLETED:
+            if self._completed_by_send(rec):
+                self._consumed(rec)
             return _received(rec.result)
         if rec.status == StepStatus.ERRORED:
             raise WaitForEventTimeoutError(key, type)
@@ -66,17 +68,26 @@ class Waits(Recorder):
         rec = replace(rec, wake_at_ms=deadline, event_type=type, attempt=0, max_attempts=1)
         resolved = await self._resolve(key, rec, type)
         if resolved.outcome == Tag.EVENT:
-            event = self.recorded[key].result
-            observe.get().step(self.ref.workflow, StepType.WAIT_FOR_EVENT, "completed")
-            observe.get().event_consumed(
-                self.ref.workflow, event["timestamp"], rec.created_at_ms or 0
-            )
+            self._consumed(self.recorded[key])
             self.boundary()
-            return _received(event)
+            return _received(self.recorded[key].result)
         if resolved.outcome == Tag.TIMEOUT:
             observe.get().step(self.ref.workflow, StepType.WAIT_FOR_EVENT, "failed")
             raise WaitForEventTimeoutError(key, type)
         self.suspend(deadline)
+
+    def _completed_by_send(self, rec: StepRecord) -> bool:
+        """Whether the event that woke this pass completed the wait as it was stored (the
+        send_event script does when the instance waits on this step alone): then its metrics
+        are this pass's to count, as if its own wait_event call had taken the event."""
+        at = rec.updated_at_ms
+        return at is not None and at == self.woken_at_ms and rec.result["timestamp"] == at
+
+    def _consumed(self, rec: StepRecord) -> None:
+        observe.get().step(self.ref.workflow, StepType.WAIT_FOR_EVENT, "completed")
+        observe.get().event_consumed(
+            self.ref.workflow, rec.result["timestamp"], rec.created_at_ms or 0
+        )
 
     async def _resolve(self, key: str, rec: StepRecord, event_type: str) -> WaitResolved:
         """One script takes the oldest matching event, times the wait out, or records it."""

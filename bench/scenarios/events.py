@@ -1,8 +1,14 @@
 """Scenario 2: event -> resume latency through the HTTP API.
 
 Instances wait on an event. The driver POSTs one event per instance at a steady rate (open
-loop); each payload carries the wall clock read just before its POST, and the step after the
-wait reads the clock when it runs. Latency = run time - send time (one machine, one clock).
+loop); each payload carries the wall clock read just before its request is written to the
+socket, and the step after the wait reads the clock when it runs. Latency = run time - send
+time (one machine, one clock).
+
+The driver writes its requests itself on keep-alive HTTP/1.1 connections (`Poster`) rather
+than through httpx: httpx spends ~0.4 ms of CPU before a request leaves and as much after the
+answer arrives (measured against a bare uvicorn app on this machine: 0.67 ms per request
+against 0.14 ms written by hand), which is the client's cost, not the system's.
 """
 
 from __future__ import annotations
@@ -27,16 +33,52 @@ WORKERS = 2
 BEFORE = {"p50": 5.06, "p99": 8.44}
 
 
-async def post_event(http: httpx.AsyncClient, instance_id: str) -> float:
-    """POST one event; returns how long the request took in ms."""
-    sent = time.time()
-    body = {"type": EVENT_TYPE, "payload": {"sent": sent}}
-    response = await http.post(f"/{AWAIT_EVENT}/instances/{instance_id}/events", json=body)
-    response.raise_for_status()
-    return 1e3 * (time.time() - sent)
+class Poster:
+    """Keep-alive HTTP/1.1 connections to the API, one request at a time on each: a request
+    takes an idle connection or opens one (an open loop can have several in flight)."""
+
+    def __init__(self, base_url: str) -> None:
+        url = httpx.URL(base_url)
+        self.host, self.port, self.path = url.host, url.port or 80, url.path.rstrip("/")
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def post_event(self, instance_id: str) -> float:
+        """POST one event; returns how long the request took in ms."""
+        if self.idle:
+            reader, writer = self.idle.pop()
+        else:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        path = f"{self.path}/{AWAIT_EVENT}/instances/{instance_id}/events"
+        sent = time.time()
+        body = json.dumps({"type": EVENT_TYPE, "payload": {"sent": sent}}).encode()
+        head = f"POST {path} HTTP/1.1\r\nhost: {self.host}\r\ncontent-type: application/json\r\n"
+        writer.write(f"{head}content-length: {len(body)}\r\n\r\n".encode() + body)
+        status, length = await read_head(reader)
+        await reader.readexactly(length)
+        took = 1e3 * (time.time() - sent)
+        if status != 200:
+            raise RuntimeError(f"POST {path} answered {status}")
+        self.idle.append((reader, writer))
+        return took
+
+    def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
 
 
-async def send_all(http: httpx.AsyncClient, instance_ids: list[str], rate: float) -> list[float]:
+async def read_head(reader: asyncio.StreamReader) -> tuple[int, int]:
+    """An HTTP/1.1 response's status code and content-length."""
+    lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    return int(lines[0].split()[1]), length
+
+
+async def send_all(http: Poster, instance_ids: list[str], rate: float) -> list[float]:
     """Open loop: the i-th POST starts at i/rate s, whether or not earlier ones finished."""
     start = time.perf_counter()
     tasks = []
@@ -44,7 +86,7 @@ async def send_all(http: httpx.AsyncClient, instance_ids: list[str], rate: float
         delay = start + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(post_event(http, iid)))
+        tasks.append(asyncio.create_task(http.post_event(iid)))
     return list(await asyncio.gather(*tasks))
 
 
@@ -62,7 +104,7 @@ async def latencies_ms(bench: Bench, instance_ids: list[str]) -> tuple[list[floa
     return total, to_store
 
 
-async def one_round(bench: Bench, http: httpx.AsyncClient, tag: str) -> list[list[float]]:
+async def one_round(bench: Bench, http: Poster, tag: str) -> list[list[float]]:
     n = bench.sizes.events
     instance_ids = ids(tag, n)
     await bench.flush()
@@ -77,7 +119,8 @@ async def one_round(bench: Bench, http: httpx.AsyncClient, tag: str) -> list[lis
 async def run(bench: Bench) -> list[Metric]:
     found: dict[str, list[float]] = {k: [] for k in ("p50", "p99", "max", "post", "stored")}
     api = ApiServer(bench.redis_url, PREFIX, free_port(), bench.logdir)
-    async with api, httpx.AsyncClient(base_url=api.base_url) as http:
+    async with api:
+        http = Poster(api.base_url)
         with bench.workers(WORKERS) as group:
             await group.release(bench.redis)
             for rep in range(bench.repeat):
@@ -87,6 +130,7 @@ async def run(bench: Bench) -> list[Metric]:
                 found["max"].append(max(total))
                 found["post"].append(percentile(posts, 50))
                 found["stored"].append(percentile(to_store, 50))
+        http.close()
     rate = f"{bench.sizes.event_rate_per_s}/s open loop, {bench.sizes.events} events"
     before = "before push wake-ups (5 ms polling): {} ms"
     return [

@@ -26,7 +26,7 @@ from durable.api.types import Authorize, RegistryLike
 from durable.client import Client
 from durable.connectivity import OutageReporter
 from durable.dashboard import dashboard_middleware
-from durable.errors import ClientError, ConfigurationError, StoreUnavailableError
+from durable.errors import ClientError, ConfigurationError, PartitionsError, StoreUnavailableError
 from durable.settings import Settings
 from durable.workflow import Registry, as_registry, load_registry
 
@@ -105,11 +105,16 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 async def startup_probe(client: Client, outage: OutageReporter) -> None:
-    """Say at once when Redis cannot be reached; the API serves (answering 503) regardless.
-    Once Redis answers, make the schedules declared in the registry exist (as workers do)."""
+    """Say at once when Redis cannot be reached, or holds other partitions than this process
+    is configured with; the API serves (answering 503) regardless. Once Redis answers, make
+    the schedules declared in the registry exist (as workers do)."""
     try:
         async with asyncio.timeout(STARTUP_PROBE_TIMEOUT_S):
             await client.ping()
+            await client.open()
+    except PartitionsError as exc:
+        logger.error("%s; every request is answered 503 until the API restarts", exc)
+        return
     except Exception as exc:  # any failure: report it, never stop the server
         outage.report(exc)
         return

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ExceptionHandler
 
 from durable.api.shapes import Error, ErrorIssue, to_json
-from durable.errors import ClientError, StoreUnavailableError, ValidationError
+from durable.errors import ClientError, PartitionsError, StoreUnavailableError, ValidationError
 
 logger = logging.getLogger("durable.api")
 
@@ -139,6 +139,15 @@ async def on_redis_unavailable(request: Request, exc: Exception) -> Response:
     return error_response(StoreUnavailableError())
 
 
+async def on_partitions_mismatch(request: Request, exc: Exception) -> Response:
+    """This API's partitions are not those Redis holds (an app built with create_app under
+    another server than `durable api`, which refuses to start instead): 503, saying what to do."""
+    if not isinstance(exc, PartitionsError):  # pragma: no cover - registered for it only
+        raise exc
+    logger.error("cannot serve %s %s: %s", request.method, request.url.path, exc)
+    return error_response(StoreUnavailableError(f"this API is misconfigured: {exc}"))
+
+
 async def on_client_disconnect(request: Request, exc: Exception) -> Response:
     return error_response(ValidationError("the client disconnected before sending the whole body"))
 
@@ -155,5 +164,6 @@ def exception_handlers() -> dict[Any, ExceptionHandler]:
         RedisConnectionError: on_redis_unavailable,
         RedisTimeoutError: on_redis_unavailable,
         ClientDisconnect: on_client_disconnect,
+        PartitionsError: on_partitions_mismatch,
         Exception: on_unexpected,
     }

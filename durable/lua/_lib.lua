@@ -74,6 +74,21 @@ local function schedule(due)
   return jid
 end
 
+-- Complete a wait_for_event step with event `seq` of the run (its type, payload and creation
+-- time): the event is consumed by that step. `head` is the step record without status, updated
+-- time and closing brace (StepRecord.wait_head). Returns the record.
+local function complete_wait(run, key, head, seq, event_type, created)
+  local ekey = events_stem .. run
+  redis.call('HSET', ekey, seq .. ':k', key, seq .. ':d', now)
+  redis.call('HDEL', ikey, 'lost')
+  local payload = redis.call('HGET', ekey, seq .. ':p') or 'null'
+  local rec = '{"s":"completed",' .. string.sub(head, 2) .. ',"u":' .. now ..
+    ',"r":{"type":' .. cjson.encode(event_type) .. ',"payload":' .. payload ..
+    ',"timestamp":' .. created .. '}}'
+  redis.call('HSET', steps_stem .. run, key, rec)
+  return rec
+end
+
 local function each_key(fn)
   local run = tonumber(hget('run')) or 0
   for r = tonumber(hget('run0')) or 0, run do  -- run0: the first run kept (durable/ticker.py)

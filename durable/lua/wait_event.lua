@@ -21,10 +21,9 @@ end
 push_logs(run, log_lines)
 count_logs(log_count)
 redis.call('HSET', ikey, 'cur', key, 'updated', now)
-head = head .. ',"u":' .. now
 
 local function save(outcome, status, tail)
-  local rec = '{"s":"' .. status .. '",' .. string.sub(head, 2) .. tail .. '}'
+  local rec = '{"s":"' .. status .. '",' .. string.sub(head, 2) .. ',"u":' .. now .. tail .. '}'
   redis.call('HSET', skey, key, rec)
   return {outcome, rec, now}
 end
@@ -34,11 +33,7 @@ for seq = 1, tonumber(hget('evn') or 0) do
     local raw = redis.call('HGET', ekey, seq)
     local ev = raw and cjson.decode(raw)
     if ev and ev['t'] == event_type and tonumber(ev['c']) <= deadline then
-      redis.call('HSET', ekey, seq .. ':k', key, seq .. ':d', now)
-      redis.call('HDEL', ikey, 'lost')
-      local payload = redis.call('HGET', ekey, seq .. ':p') or 'null'
-      return save('event', 'completed', ',"r":{"type":' .. cjson.encode(event_type) ..
-        ',"payload":' .. payload .. ',"timestamp":' .. ev['c'] .. '}')
+      return {'event', complete_wait(run, key, head, seq, event_type, ev['c']), now}
     end
   end
 end
@@ -46,4 +41,11 @@ if now >= deadline then
   return save('timeout', 'errored', ',"e":{"name":"WaitForEventTimeoutError","message":' ..
     cjson.encode(timeout_message) .. '}')
 end
+-- The wait the instance suspends on, for send_event to complete at once when its event comes
+-- (the instance's worker then finds the step done instead of making this call again). Two waits
+-- recorded under one lease (asyncio.gather) leave it to this script: 'ewk' '' is "several".
+local was = redis.call('HMGET', ikey, 'ewf', 'ewk')
+local only = (was[1] == fence and was[2] ~= key) and '' or key
+redis.call('HSET', ikey, 'ewf', fence, 'ewk', only, 'ew', event_type .. '\n' .. deadline .. '\n' ..
+  head)
 return save('wait', 'waiting', '')

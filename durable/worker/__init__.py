@@ -81,8 +81,10 @@ def startup_banner(
 
 
 def run_until_stopped(options: dict[str, Any]) -> None:
+    from durable.worker import loops
     from durable.worker.claim import DurableWorker
 
+    loops.install()
     delay = 0.25
     while True:
         try:

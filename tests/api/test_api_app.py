@@ -121,3 +121,17 @@ def _refs(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for value in node:
             yield from _refs(value)
+
+
+def test_an_app_with_other_partitions_than_redis_answers_503_saying_so(
+    make_client: AppFactory,
+) -> None:
+    first = make_client(partitions=2)
+    assert first.get(f"{MOUNT}/{greet.name}/instances").status_code == 200  # stores 2
+    other = make_client(partitions=3, raise_server_exceptions=False)
+    response = other.get(f"{MOUNT}/{greet.name}/instances")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["code"] == "SERVICE_UNAVAILABLE"
+    assert "partitions" in body["message"] and "3" in body["message"]
+    assert "Traceback" not in response.text
