@@ -43,18 +43,29 @@ class Poster:
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def post_event(self, instance_id: str) -> float:
-        """POST one event; returns how long the request took in ms."""
-        if self.idle:
-            reader, writer = self.idle.pop()
-        else:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
+        """POST one event; returns how long the request took in ms. A kept-alive connection
+        the server closed meanwhile (uvicorn closes idle ones after 5 s) is replaced."""
         path = f"{self.path}/{AWAIT_EVENT}/instances/{instance_id}/events"
+        if self.idle:
+            try:
+                return await self._post(*self.idle.pop(), path)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass  # closed while idle: nothing was stored, since nothing was answered
+        return await self._post(*await asyncio.open_connection(self.host, self.port), path)
+
+    async def _post(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
+    ) -> float:
         sent = time.time()
         body = json.dumps({"type": EVENT_TYPE, "payload": {"sent": sent}}).encode()
         head = f"POST {path} HTTP/1.1\r\nhost: {self.host}\r\ncontent-type: application/json\r\n"
-        writer.write(f"{head}content-length: {len(body)}\r\n\r\n".encode() + body)
-        status, length = await read_head(reader)
-        await reader.readexactly(length)
+        try:
+            writer.write(f"{head}content-length: {len(body)}\r\n\r\n".encode() + body)
+            status, length = await read_head(reader)
+            await reader.readexactly(length)
+        except BaseException:
+            writer.close()
+            raise
         took = 1e3 * (time.time() - sent)
         if status != 200:
             raise RuntimeError(f"POST {path} answered {status}")
@@ -110,6 +121,7 @@ async def one_round(bench: Bench, http: Poster, tag: str) -> list[list[float]]:
     await bench.flush()
     await bench.create(AWAIT_EVENT, instance_ids)
     await bench.wait_for_count(AWAIT_EVENT, "waiting", n, 60 + n / 50)
+    http.close()  # connections idle since the last round: the server may have closed them
     posts = await send_all(http, instance_ids, bench.sizes.event_rate_per_s)
     await bench.wait_for_count(AWAIT_EVENT, "complete", n, 60)
     total, to_store = await latencies_ms(bench, instance_ids)
