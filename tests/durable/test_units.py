@@ -89,8 +89,8 @@ def test_public_surface_is_pinned() -> None:
     assert sorted(durable.__all__) == sorted(
         [
             "Client", "ClientError", "Concurrency", "ConfigurationError", "Duration",
-            "DurableError", "InstanceNotFoundError", "InstanceTerminalError", "InstanceWaitTimeoutError",
-            "InvalidDurationError",
+            "DurableError", "InstanceNotFoundError", "InstanceTerminalError",
+            "InstanceWaitTimeoutError", "InvalidDurationError",
             "NonRetryableError", "NondeterminismError", "RateLimit", "ReceivedEvent", "Registry",
             "Retries", "Schedule", "Settings", "Status", "Step", "StepContext", "StepFailedError",
             "StepTimeoutError",
