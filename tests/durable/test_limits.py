@@ -11,10 +11,10 @@ import pytest
 from redis.asyncio import Redis
 
 import durable
-from durable import Concurrency, ConfigurationError, RateLimit, define_workflow, workflow
+from durable import Concurrency, ConfigurationError, RateLimit, define_workflow, gate, workflow
 from durable.client import Client
 from durable.limits import Limits, gate_id
-from durable.replies import GateState, Tag
+from durable.replies import GateHeld, GateState, Snapshot, Tag
 from durable.settings import Settings
 from durable.store import Ref, Store
 from tests.conftest import WorkerPool
@@ -238,3 +238,43 @@ async def test_bulk_terminate_frees_the_slots(limited: Client, redis: Redis) -> 
     result = await limited.bulk("per-tenant", "terminate", ids=["b-1"])
     assert result.changed == 1
     await assert_eventually(lambda: _equal(starts(redis, "b"), ["b-1", "b-2"]))
+
+
+# -- the sweep -----------------------------------------------------------------------------------
+
+
+async def test_the_sweep_releases_a_slot_whose_run_ended_without_leaving_and_wakes_the_next(
+    store: Store,
+) -> None:
+    """A worker killed between a terminal transition and its release: the gate still holds
+    the ended run; the sweep frees it, grants the next in line and gives it a job."""
+    x, y = Ref("wf", "x"), Ref("wf", "y")
+    for ref in (x, y):
+        await store.create(ref, params="{}")
+    assert (await enter(store, "x", 100)).holds
+    got = await store.acquire(y, job_id="", owner="w", ttl_ms=5000)
+    assert not (await enter(store, "y", 200)).holds
+    held = await store.gate_wait(y, fence=got.fence, run=0, key_value="null", note="{}", due_ms=0)  # type: ignore[union-attr]
+    assert held == GateHeld(Tag.HELD)
+    await store.terminate(x, token="t", answer_ttl_ms=1000)  # no release: as if it crashed
+    await store.note_gate("wf", "g", 0)
+    await gate.sweep(store, ["wf"])
+    assert await store.gate_holders("wf", "g") == {"y": 0}
+    snapshot = await store.read(y)
+    assert isinstance(snapshot, Snapshot) and snapshot.instance.get("job")  # due again
+    assert await store.gates("wf") == {"g": 0}  # not empty: still listed
+
+
+async def test_the_sweep_forgets_an_empty_gate_and_runs_only_for_workflows_with_limits(
+    store: Store,
+) -> None:
+    assert (await enter(store, "gone", 100)).holds  # an instance that no longer exists
+    await store.note_gate("wf", "g", 0)
+    await gate.sweep(store, ["wf"])
+    assert await store.gate_holders("wf", "g") == {}
+    assert await store.gates("wf") == {}
+
+    async def fn(event: Any, step: Any) -> None:
+        return None
+
+    assert gate.start_sweep(store, [define_workflow("plain", fn)]) is None

@@ -14,7 +14,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from durable import Concurrency, RateLimit, StepContext, workflow
-from tests.helpers import async_redis
+from tests.helpers import async_redis, reply
 
 LIMIT = 1
 RATE, PERIOD_MS = 2, 3000
@@ -41,8 +41,8 @@ async def _started(tenant: str, instance_id: str) -> None:
     if active > LIMIT:
         await conn.set(key("over", tenant), active)
     seconds, micros = await conn.time()
-    await conn.rpush(key("starts", tenant), instance_id)
-    await conn.rpush(key("times", tenant), int(seconds) * 1000 + int(micros) // 1000)
+    await reply(conn.rpush(key("starts", tenant), instance_id))
+    await reply(conn.rpush(key("times", tenant), int(seconds) * 1000 + int(micros) // 1000))
 
 
 async def _hold(instance_id: str) -> int:
@@ -82,7 +82,8 @@ async def rated(event: Any, step: Any) -> Any:
 
     async def start(ctx: StepContext) -> None:
         seconds, micros = await _conn().time()
-        await _conn().rpush(key("times", "rated"), int(seconds) * 1000 + int(micros) // 1000)
+        at = int(seconds) * 1000 + int(micros) // 1000
+        await reply(_conn().rpush(key("times", "rated"), at))
 
     await step.do("start", start)
     return "done"

@@ -96,7 +96,7 @@ def waiting_for(api: str, workflow: str, iid: str) -> Any:
 
 async def waits_over_http(api: str, workflow: str, iid: str, expected: Any) -> None:
     async def check() -> bool:
-        return await asyncio.to_thread(waiting_for, api, workflow, iid) == expected
+        return bool(await asyncio.to_thread(waiting_for, api, workflow, iid) == expected)
 
     await assert_eventually(check, timeout=30)
 
@@ -140,7 +140,7 @@ async def test_a_worker_killed_while_its_instance_holds_the_slot_leaks_nothing(
     os.kill(holder, signal.SIGKILL)
 
     async def resumed() -> bool:  # lease recovery runs k-1's held step again elsewhere
-        return await redis.get(key("attempts", "k-1")) == b"2"
+        return bool(await redis.get(key("attempts", "k-1")) == b"2")
 
     await assert_eventually(resumed, timeout=30)
     # the slot is still k-1's (it is active): k-2 waits
