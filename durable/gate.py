@@ -59,12 +59,21 @@ async def admit(store: Store, workflow: Workflow, ref: Ref, got: Acquired) -> bo
         ref.workflow, gate, instance_id=ref.instance_id, run=instance.run,
         created_ms=instance.created_at_ms or 0, key_value=value, **limits.argv(),
     )  # fmt: skip
-    await settle(store, ref.workflow, gate, [state], me=ref.instance_id)
-    if state.holds:
-        marked = await store.gate_grant(ref, fence=got.fence, run=instance.run, key_value=value)
-        return isinstance(marked, GateMarked)
-    await _hold(store, ref, got, instance, limits, value, state)
-    return False
+    if not state.holds:
+        await _hold(store, ref, got, instance, limits, value, state)
+        await settle(store, ref.workflow, gate, [state], me=ref.instance_id)
+        return False
+    marked = await store.gate_grant(ref, fence=got.fence, run=instance.run, key_value=value)
+    states = [state]
+    if not isinstance(marked, GateMarked):
+        # the lease went first (terminated, restarted, recovered): the run is not marked, so it
+        # asks again if it ever runs; its slot goes to the next in line now
+        left = await store.gate_leave(
+            ref.workflow, gate, instance_id=ref.instance_id, below=instance.run + 1
+        )
+        states.append(left)
+    await settle(store, ref.workflow, gate, states, me=ref.instance_id)
+    return isinstance(marked, GateMarked)
 
 
 async def _hold(

@@ -115,6 +115,8 @@ async def test_one_active_per_key_in_creation_order_and_other_keys_run_meanwhile
     await started(redis, "b", ["b-1"])  # another key's slot is its own
     for iid in later:
         await waits_over_http(api, WF, iid, {"limit": "concurrency", "key": "tenant", "value": "a"})
+    document = httpx.get(f"{api}/api/workflows/openapi.json", timeout=5).json()
+    assert "waitingFor" in document["components"]["schemas"]["Meta"]["properties"]
     expected = ["a-1"]
     for iid in later:
         await redis.set(key("release", expected[-1]), 1)
