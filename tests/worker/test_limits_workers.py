@@ -180,3 +180,16 @@ async def test_a_rate_limit_over_two_periods(
     slack = 500
     for first, last in zip(times, times[RATE:], strict=False):
         assert last - first >= PERIOD_MS - slack, times
+
+
+async def test_terminate_over_http_frees_the_slot(
+    workers: Workers, client: Client, redis: Redis, api: str
+) -> None:
+    await client.create(WF, instance_id="h-1", params={"tenant": "h"})
+    await started(redis, "h", ["h-1"])
+    await client.create(WF, instance_id="h-2", params={"tenant": "h"})
+    await waits_over_http(api, WF, "h-2", {"limit": "concurrency", "key": "tenant", "value": "h"})
+    url = f"{api}/api/workflows/{WF}/instances/h-1/terminate"
+    assert (await asyncio.to_thread(httpx.post, url, timeout=5)).status_code < 300
+    await started(redis, "h", ["h-1", "h-2"])
+    assert await asyncio.to_thread(waiting_for, api, WF, "h-2") is None
