@@ -19,6 +19,7 @@ from durable.errors import (
     WorkerLostError,
     WorkflowNotFoundError,
 )
+from durable.limits import Concurrency, RateLimit
 from durable.retries import Retries
 from durable.schedule import Schedule
 from durable.settings import Settings
@@ -52,6 +53,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Client",
     "ClientError",
+    "Concurrency",
     "ConfigurationError",
     "DurableError",
     "Duration",
@@ -61,6 +63,7 @@ __all__ = [
     "InvalidDurationError",
     "NonRetryableError",
     "NondeterminismError",
+    "RateLimit",
     "ReceivedEvent",
     "Registry",
     "Retries",

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from durable import keys, listing, replies, retry_step, validation
+from durable import gate, keys, listing, replies, retry_step, validation
 from durable.errors import ClientError, ValidationError
 from durable.models import BulkResult
 from durable.records import InstanceRecord
@@ -145,7 +145,12 @@ class Page:
             return 0, 0
         if self.action == "retry-step":
             return len(matched), await self._retry(matched)
-        return len(matched), await self._control([ref for ref, _ in matched])
+        done = await self._control([ref for ref, _ in matched])
+        # the runs ended leave the gates of workflows with limits (durable/gate.py)
+        await gate.reconcile_many(
+            self.store, [ref for ref, snap in matched if "gate" in snap.instance]
+        )
+        return len(matched), done
 
     async def _control(self, refs: list[Ref]) -> int:
         op: Literal["terminate", "restart"] = (

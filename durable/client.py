@@ -20,7 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
-from durable import bulk, listing, retry_step, schedules, tracing, validation, views
+from durable import bulk, gate, listing, retry_step, schedules, tracing, validation, views
 from durable.cluster import AnyRedis
 from durable.durations import Duration, to_ms
 from durable.errors import (
@@ -329,6 +329,7 @@ class Client:
                 ref, token=token, idempotency_key=key, answer_ttl_ms=IDEMPOTENCY_TTL_MS
             ),
         )  # fmt: skip
+        await self._leave_gate(workflow, instance_id)
 
     async def restart(
         self, workflow: str, instance_id: str, *, idempotency_key: str | None = None
@@ -340,6 +341,12 @@ class Client:
                 ref, token=token, idempotency_key=key, answer_ttl_ms=IDEMPOTENCY_TTL_MS
             ),
         )  # fmt: skip
+        await self._leave_gate(workflow, instance_id)
+
+    async def _leave_gate(self, workflow: str, instance_id: str) -> None:
+        """The runs a terminate or restart ended leave their gate (workflows with limits)."""
+        async with _store_errors():
+            await gate.reconcile(self.store, Ref(workflow, instance_id))
 
     async def retry_failed_step(
         self,

@@ -27,6 +27,15 @@ Per workflow:
   P:w:<wf>#bulk:<action>:<key>
                             string  the answer of a bulk action (terminate|restart|retry-step)
                                     made with an Idempotency-Key (one day; deployment's P)
+  P:w:<wf>#gates            zset    the gates of a workflow with limits by last use ms (the
+                                    sweep's list; deployment's P)
+Per gate of a workflow with limits (durable/gate.py; g: a digest of the limit key's value; the
+hash tag `{wf/#g}` keeps a gate in one slot, apart from its instances; deployment's P):
+  P:{wf/#g}:g:h             hash    holders: instance id -> run granted (concurrency)
+  P:{wf/#g}:g:q             zset    waiting instance ids by creation ms (FIFO; ties by id)
+  P:{wf/#g}:g:r             hash    waiting instance id -> run
+  P:{wf/#g}:g:s             zset    starts "id:run" by grant ms (the rate window)
+  P:{wf/#g}:g:c             hash    the limits and key value the last worker entering gave
 Per partition (the deployment's, with one partition):
   P:leases                  zset    member scored by lease expiry ms (crash recovery)
   P:expiry                  zset    member scored by retention deadline (index clean-up)
@@ -178,6 +187,28 @@ def bulk_answer_key(prefix: str, workflow: str, action: str, key: str) -> str:
     return f"{prefix}:w:{workflow}#bulk:{action}:{key}"
 
 
+# -- gates of workflows with limits -------------------------------------------------------------
+
+GATE_KEYS = ("holders", "waiting", "waiting_runs", "starts", "config")
+_GATE_SUFFIXES = dict(zip(GATE_KEYS, ("h", "q", "r", "s", "c"), strict=True))
+
+
+def gate_key(prefix: str, workflow: str, gate: str, part: str) -> str:
+    """One of a gate's keys (`part` in GATE_KEYS). No instance id holds '#', so a gate's
+    hash tag is never an instance's."""
+    return f"{prefix}:{{{workflow}{TAG_SEPARATOR}#{gate}}}:g:{_GATE_SUFFIXES[part]}"
+
+
+def gate_keys(prefix: str, workflow: str, gate: str) -> list[str]:
+    """A gate's keys in the order its scripts take them (GATE_KEYS)."""
+    return [gate_key(prefix, workflow, gate, part) for part in GATE_KEYS]
+
+
+def gates_key(prefix: str, workflow: str) -> str:
+    """The gates of a workflow, for the sweep ('#' is in no workflow name)."""
+    return f"{prefix}:w:{workflow}#gates"
+
+
 # -- global, and arq's ---------------------------------------------------------------------------
 
 
@@ -325,6 +356,8 @@ def kinds(prefix: str) -> dict[str, Callable[..., str]]:
         "event_ids": lambda wf, iid: event_ids_key(p, wf, iid),
         "idempotency": lambda wf, iid, op, key: idempotency_key(p, wf, iid, op, key),
         "bulk_answer": lambda wf, action, key: bulk_answer_key(p, wf, action, key),
+        "gates": lambda wf: gates_key(p, wf),
+        **{f"gate_{part}": functools.partial(_gate_kind, p, part) for part in GATE_KEYS},
         "version_index": lambda wf, version: workflow_index_key(p, wf, version),
         "version_status_index": lambda wf, version, status: status_index_key(
             p, wf, status, version
@@ -344,6 +377,10 @@ def kinds(prefix: str) -> dict[str, Callable[..., str]]:
         "arq_in_progress": lambda wf, iid, n: arq_in_progress_key(job_id(p, wf, iid, n)),
         "arq_retry": lambda wf, iid, n: arq_retry_key(job_id(p, wf, iid, n)),
     }
+
+
+def _gate_kind(prefix: str, part: str, wf: str, gate: str) -> str:
+    return gate_key(prefix, wf, gate, part)
 
 
 def pieces(build: Callable[..., str]) -> tuple[str, ...]:

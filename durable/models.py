@@ -142,6 +142,18 @@ class StepEntry(StepFields):
     updated_at: Timestamp
 
 
+class WaitingFor(Model):
+    """What a queued instance waits behind: a limit of its workflow (docs/semantics.md,
+    "Concurrency and rate limits")."""
+
+    limit: Literal["concurrency", "rateLimit"] = Field(
+        description="`concurrency`: the most instances active at once are active; `rateLimit`: "
+        "the most instance starts of the period have started."
+    )
+    key: str | None = Field(description="The limit's key (a params field path); null: none.")
+    value: Any = Field(description="The key's value in this instance's params (null: missing).")
+
+
 class Meta(Model):
     workflow_name: str
     version: str | None = Field(
@@ -157,6 +169,9 @@ class Meta(Model):
     completed_at: Timestamp | None
     current_step: CurrentStep | SkipJsonSchema[None] = omitted(
         "The latest step of the run; absent before the first step."
+    )
+    waiting_for: WaitingFor | SkipJsonSchema[None] = omitted(
+        "Present while the instance is queued behind a concurrency or rate limit of its workflow."
     )
 
 

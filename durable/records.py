@@ -261,6 +261,9 @@ class InstanceRecord:
     idempotency_key: str | None = None  # of the create that made it
     traceparent: str | None = None
     restart_token: str | None = None
+    gate_key_value: str | None = None  # JSON: the limit key's value of the gate it met
+    granted_run: int | None = None  # the run its gate granted (durable/gate.py)
+    gate_note_json: str | None = None  # what it waits behind at its gate (meta.waitingFor)
     created_at_ms: int | None = None
     updated_at_ms: int | None = None
     started_at_ms: int | None = None
@@ -295,6 +298,9 @@ class InstanceRecord:
             idempotency_key=f("ik"),
             traceparent=f("tp"),
             restart_token=f("rt"),
+            gate_key_value=f("gate"),
+            granted_run=_ms(f("grant")),
+            gate_note_json=f("gwait"),
             created_at_ms=_ms(f("created")),
             updated_at_ms=_ms(f("updated")),
             started_at_ms=_ms(f("started")),

@@ -36,6 +36,8 @@ class Tag(StrEnum):
     CONFLICT = "conflict"
     ARQ = "arq"
     NONE = "none"
+    HELD = "held"
+    ACTIVE = "active"
 
 
 class UnexpectedReply(RuntimeError):
@@ -425,3 +427,79 @@ def read(raw: list[Any]) -> Snapshot | NotFound:
         case [fields, record]:
             return Snapshot(pairs(fields), str(record))
     raise UnexpectedReply("read", raw)
+
+
+# -- gates of workflows with limits (durable/gate.py) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class GateState:
+    """A gate after a call: whether the caller's run holds it, the instances this call granted
+    (id, run), and what blocks the FIFO's head ('' when nothing waits or nothing blocks it):
+    'concurrency', or 'rateLimit' until `free_at_ms`."""
+
+    holds: bool
+    blocked: str
+    head: str
+    head_run: int
+    free_at_ms: int
+    empty: bool
+    granted: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class GateMarked:
+    """The leased run is marked granted."""
+
+
+@dataclass(frozen=True)
+class GateHeld:
+    """A run the gate did not grant is back in the queue: `status` is 'held' (no job: the gate
+    wakes it), 'queued' (a job: its turn may have come) or 'paused'."""
+
+    status: Tag
+
+
+@dataclass(frozen=True)
+class GateWoken:
+    """A granted (or rate-blocked head) instance woken: 'queued', 'active' (running, waiting or
+    paused in that run) or 'stale' (gone, ended, or in another run)."""
+
+    status: Tag
+
+
+def gate(raw: list[Any]) -> GateState:
+    match raw:
+        case [Tag.OK, holds, blocked, head, head_run, free_at, empty, *granted]:
+            pairs_ = zip(granted[::2], granted[1::2], strict=True)
+            return GateState(
+                holds=int(holds) == 1, blocked=_s(blocked), head=_s(head),
+                head_run=int(head_run or 0), free_at_ms=int(free_at), empty=int(empty) == 1,
+                granted=tuple((_s(iid), int(run)) for iid, run in pairs_),
+            )  # fmt: skip
+    raise UnexpectedReply("gate", raw)
+
+
+def gate_grant(raw: list[Any]) -> GateMarked | Fenced:
+    match raw:
+        case [Tag.OK]:
+            return GateMarked()
+        case [Tag.FENCED]:
+            return Fenced()
+    raise UnexpectedReply("gate_grant", raw)
+
+
+def gate_wait(raw: list[Any]) -> GateHeld | Fenced:
+    match raw:
+        case [Tag.HELD | Tag.QUEUED | Tag.PAUSED as status]:
+            return GateHeld(Tag(status))
+        case [Tag.FENCED]:
+            return Fenced()
+    raise UnexpectedReply("gate_wait", raw)
+
+
+def gate_wake(raw: list[Any]) -> GateWoken:
+    match raw:
+        case [Tag.QUEUED | Tag.ACTIVE | Tag.STALE as status]:
+            return GateWoken(Tag(status))
+    raise UnexpectedReply("gate_wake", raw)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from redis.exceptions import RedisError
 
-from durable import observe
+from durable import gate, observe
 from durable.clock import Clock
 from durable.engine import Execution
 from durable.errors import LeaseLost, StepResultError, SuspendExecution
@@ -107,6 +107,8 @@ class Runner:
     async def _run(self, workflow: Workflow, ref: Ref, got: Acquired, max_steps: int | None) -> int:
         """Run executions while the lease is held and the run must go on at once (an event
         arrived meanwhile, a zero backoff), up to INLINE_RERUNS; returns how many ran."""
+        if workflow.limits.declared and not await gate.admit(self.store, workflow, ref, got):
+            return 0  # queued behind a limit (durable/gate.py)
         runs = 0
         while True:
             self.clock.sync(got.now_ms)
@@ -195,11 +197,19 @@ class Runner:
         ended, value = self._ending(outcome)
         if await self._finish(execution, ended, value):
             ref = execution.ref
+            await self._leave_gate(execution)
             if ended == "complete":
                 log.info("instance %s/%s complete", ref.workflow, ref.instance_id)
             else:
                 log.info("instance %s/%s errored: %r", ref.workflow, ref.instance_id, value)
         return None
+
+    async def _leave_gate(self, execution: Execution) -> None:
+        """A run of a workflow with limits ended: its slot goes to the next in line."""
+        workflow = self.registry.get(execution.ref.workflow)
+        if workflow is not None and workflow.limits.declared:
+            instance = execution.instance
+            await gate.leave(self.store, workflow, execution.ref, instance.params, execution.run)
 
     def _ending(self, outcome: Outcome) -> tuple[Literal["complete", "errored"], Any]:
         """The run's end as stored: its output's JSON, or why it errored. An output that cannot

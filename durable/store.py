@@ -32,6 +32,10 @@ from durable.replies import (
     Fenced,
     Finished,
     ForeignJob,
+    GateHeld,
+    GateMarked,
+    GateState,
+    GateWoken,
     LimitReached,
     NotErrored,
     NotFound,
@@ -90,6 +94,9 @@ class Script:
         """Lua that binds KEYS and ARGV to the names the script's body uses."""
         given = [f"KEYS[{self.keys.index(n) + 1}]" if n in self.keys else "nil" for n in KEY_NAMES]
         lines = [f"local {', '.join(KEY_NAMES)} = {', '.join(given)}"]
+        if self.keys == GATE_KEY_NAMES:  # a gate's script (durable/gate.py)
+            bound = ", ".join(f"KEYS[{i + 1}]" for i in range(len(self.keys)))
+            lines.append(f"local {', '.join(self.keys)} = {bound}")
         lines.append("local wf, iid = ARGV[1], ARGV[2]" if self.instance else "local wf, iid")
         first = 3 if self.instance else 1
         if self.argv:
@@ -98,10 +105,12 @@ class Script:
         return "\n".join(lines)
 
 
+# A gate's keys (keys.GATE_KEYS), by the names its scripts use.
+GATE_KEY_NAMES = tuple(f"{part}_key" for part in keys.GATE_KEYS)
 _EVERY = tuple(INSTANCE_KEYS)  # scripts that expire or persist all of an instance's keys
 # Shared Lua beyond _lib.lua, in the order a script includes them: taking a lease (acquire,
 # take) and housekeeping (reap, take).
-INCLUDES = ("_housekeeping", "_lease")
+INCLUDES = ("_housekeeping", "_lease", "_gate")
 # The most members the wake marker keeps (keys.wake_key): more than workers ever block at once.
 WAKE_LIMIT = 1024
 _LOGGED = ("log_lines", "log_count")
@@ -140,6 +149,16 @@ SCRIPTS: dict[str, Script] = {
         ("head", "payload", "event_id", "traceparent"),
     ),
     "read": Script(("ikey", "steps_stem")),
+    "gate_enter": Script(
+        GATE_KEY_NAMES,
+        ("iid", "run", "created_ms", "concurrency_limit", "rate_limit", "period_ms", "key_value"),
+        instance=False,
+        includes=("_gate",),
+    ),
+    "gate_leave": Script(GATE_KEY_NAMES, ("iid", "below"), instance=False, includes=("_gate",)),
+    "gate_grant": Script(("ikey",), ("fence", "run", "key_value")),
+    "gate_wait": Script(("ikey",), ("fence", "run", "key_value", "note", "due_ms")),
+    "gate_wake": Script(("ikey",), ("run", "due_ms")),
 }
 
 
@@ -327,6 +346,17 @@ class Store:
         if self.caller is not None:
             return list(decode(await self.caller(script, keys_, args)))
         return list(decode(await script(keys=keys_, args=args)))
+
+    async def _run_gate(self, name: str, workflow: str, gate: str, **argv: Any) -> list[Any]:
+        """A gate's script: its keys are the gate's, in the deployment's prefix."""
+        if self._layout is None:
+            await self.open()
+        script = SCRIPTS[name]
+        if argv.keys() != set(script.argv):
+            raise TypeError(f"the {name} script takes {script.argv}, not {tuple(argv)}")
+        keys_ = keys.gate_keys(self.settings.prefix, workflow, gate)
+        args = [argv[n] for n in script.argv]
+        return list(decode(await self._scripts[name](keys=keys_, args=args)))
 
     def _answer_key(self, ref: Ref, op: IdempotentOp, key: str) -> str:
         if not key:
@@ -574,3 +604,94 @@ class Store:
             traceparent=traceparent,
         )  # fmt: skip
         return replies.send_event(reply)
+
+    # -- gates of workflows with limits (durable/gate.py) ----------------------------------------
+
+    async def gate_enter(
+        self,
+        workflow: str,
+        gate: str,
+        *,
+        instance_id: str,
+        run: int,
+        created_ms: int,
+        key_value: str,
+        concurrency_limit: int,
+        rate_limit: int,
+        period_ms: int,
+    ) -> GateState:
+        reply = await self._run_gate(
+            "gate_enter", workflow, gate, iid=instance_id, run=run, created_ms=created_ms,
+            concurrency_limit=concurrency_limit, rate_limit=rate_limit, period_ms=period_ms,
+            key_value=key_value,
+        )  # fmt: skip
+        return replies.gate(reply)
+
+    async def gate_leave(
+        self, workflow: str, gate: str, *, instance_id: str = "", below: int = 0
+    ) -> GateState:
+        """The runs of an instance below `below` leave the gate; then (or with no instance,
+        only) the gate grants what its limits allow."""
+        reply = await self._run_gate("gate_leave", workflow, gate, iid=instance_id, below=below)
+        return replies.gate(reply)
+
+    async def gate_grant(
+        self, ref: Ref, *, fence: str, run: int, key_value: str
+    ) -> GateMarked | Fenced:
+        reply = await self._run("gate_grant", ref, fence=fence, run=run, key_value=key_value)
+        return replies.gate_grant(reply)
+
+    async def gate_wait(
+        self, ref: Ref, *, fence: str, run: int, key_value: str, note: str, due_ms: int
+    ) -> GateHeld | Fenced:
+        reply = await self._run(
+            "gate_wait", ref, fence=fence, run=run, key_value=key_value, note=note, due_ms=due_ms
+        )
+        return replies.gate_wait(reply)
+
+    async def gate_wake(self, ref: Ref, *, run: int, due_ms: int = 0) -> GateWoken:
+        return replies.gate_wake(await self._run("gate_wake", ref, run=run, due_ms=due_ms))
+
+    async def gate_wake_many(self, calls: Iterable[tuple[Ref, int]]) -> list[GateWoken]:
+        """gate_wake of many instances (now, when they have no job) in one pipeline: the
+        sweep's check of a gate's holders."""
+        raws = await self.run_many(
+            "gate_wake", [(ref, {"run": run, "due_ms": -1}) for ref, run in calls]
+        )
+        return [replies.gate_wake(raw) for raw in raws]
+
+    async def gate_holders(self, workflow: str, gate: str) -> dict[str, int]:
+        """A gate's holders: instance id -> run granted."""
+        await self.open()
+        key = keys.gate_key(self.settings.prefix, workflow, gate, "holders")
+        found = await self.redis.hgetall(key)  # type: ignore[misc]
+        return {decode(iid): int(run) for iid, run in found.items()}
+
+    async def note_gate(self, workflow: str, gate: str, now_ms: int) -> None:
+        """List a gate among its workflow's (the sweep's list), as used at `now_ms`."""
+        await self.open()
+        await self.redis.zadd(keys.gates_key(self.settings.prefix, workflow), {gate: now_ms})
+
+    async def gates(self, workflow: str) -> dict[str, int]:
+        """The gates of a workflow with when each was last used (ms)."""
+        await self.open()
+        found = await self.redis.zrange(
+            keys.gates_key(self.settings.prefix, workflow), 0, -1, withscores=True
+        )
+        return {decode(gate): int(score) for gate, score in found}
+
+    async def forget_gate(self, workflow: str, gate: str) -> None:
+        await self.open()
+        await self.redis.zrem(keys.gates_key(self.settings.prefix, workflow), gate)
+
+    async def gate_of(self, ref: Ref) -> tuple[str | None, str | None, int]:
+        """The gate key value an instance was held or granted at (None: none), its status
+        (None: gone) and its run."""
+        await self.open()
+        key = keys.instance_key(self.space(ref), ref.workflow, ref.instance_id)
+        gate, status, run = await self.redis.hmget(key, ["gate", "status", "run"])  # type: ignore[misc]
+        return (
+            None if gate is None else decode(gate),
+            None if status is None else decode(status),
+            int(run or 0),
+        )

@@ -14,7 +14,7 @@ from durable.records import (
     StepRecord,
     iso,
 )
-from durable.types import JSONDict
+from durable.types import JSONDict, Status
 
 
 def error_to_api(error: StepError) -> JSONDict:
@@ -68,6 +68,16 @@ def details(inst: InstanceRecord) -> JSONDict:
     return out
 
 
+def waiting_for(inst: InstanceRecord) -> JSONDict | None:
+    """What a queued instance waits behind at its gate (durable/gate.py), or None."""
+    if inst.status != Status.QUEUED or not inst.gate_note_json or inst.granted_run == inst.run:
+        return None
+    note = dict(json.loads(inst.gate_note_json))
+    if note.pop("run", None) != inst.run:
+        return None
+    return note
+
+
 def meta(inst: InstanceRecord, current: JSONDict | None) -> JSONDict:
     out: JSONDict = {
         "workflowName": inst.workflow,
@@ -82,6 +92,9 @@ def meta(inst: InstanceRecord, current: JSONDict | None) -> JSONDict:
     }
     if current is not None:
         out["currentStep"] = current
+    waiting = waiting_for(inst)
+    if waiting is not None:
+        out["waitingFor"] = waiting
     return out
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 from durable.errors import ConfigurationError
+from durable.limits import Concurrency, Limits, RateLimit
 from durable.names import VERSION_MAX, WORKFLOW_NAME_MAX, valid_name
 from durable.schedule import Schedule
 from durable.step import Step
@@ -33,14 +34,20 @@ WorkflowFn = Callable[[WorkflowEvent, Step], Awaitable[Any]]
 @dataclass(frozen=True)
 class Workflow:
     """A workflow definition. `version` names the code's version (e.g. "2", "2025-06-01" or a
-    commit id): instances record it at creation (`meta.version`) and can be listed by it."""
+    commit id): instances record it at creation (`meta.version`) and can be listed by it.
+    `concurrency` and `rate_limit` hold its instances back while a limit is reached
+    (durable/limits.py, durable/gate.py)."""
 
     name: str
     fn: WorkflowFn
     params: type[BaseModel] | None = None
     version: str | None = None
+    concurrency: Concurrency | None = None
+    rate_limit: RateLimit | None = None
+    limits: Limits = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "limits", Limits(self.concurrency, self.rate_limit))
         if not valid_name(self.name, WORKFLOW_NAME_MAX):
             raise ConfigurationError(
                 f"invalid workflow name {self.name!r}: 1-{WORKFLOW_NAME_MAX} characters of "
@@ -59,17 +66,30 @@ def define_workflow(
     *,
     params: type[BaseModel] | None = None,
     version: str | None = None,
+    concurrency: Concurrency | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> Workflow:
-    return Workflow(name=name, fn=fn, params=params, version=version)
+    return Workflow(
+        name=name, fn=fn, params=params, version=version, concurrency=concurrency,
+        rate_limit=rate_limit,
+    )  # fmt: skip
 
 
 def workflow(
-    name: str, *, params: type[BaseModel] | None = None, version: str | None = None
+    name: str,
+    *,
+    params: type[BaseModel] | None = None,
+    version: str | None = None,
+    concurrency: Concurrency | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> Callable[[WorkflowFn], Workflow]:
     """Decorator: `@workflow("approval", version="2") async def approval(event, step): ...`."""
 
     def decorate(fn: WorkflowFn) -> Workflow:
-        return define_workflow(name, fn, params=params, version=version)
+        return define_workflow(
+            name, fn, params=params, version=version, concurrency=concurrency,
+            rate_limit=rate_limit,
+        )  # fmt: skip
 
     return decorate
 

@@ -31,7 +31,7 @@ from arq.worker import logger as arq_log
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from durable import cluster, observe
+from durable import cluster, gate, observe
 from durable.replies import ForeignJob, Leased, NothingDue, Reaped, Taken
 from durable.runner import Runner
 from durable.settings import Settings
@@ -92,9 +92,12 @@ class DurableWorker(Worker):
         if isinstance(runner.store.redis, Redis):  # not a cluster: see pipelining.py
             pipelining = Pipelining(self.pool.connection_pool, f"{WORKER_NAME}{runner.owner}")
             runner.store.caller = pipelining.call
+        sweeper = gate.start_sweep(runner.store, runner.registry.values())
         try:
             await self._serve(runner, served, listener)
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
             await serving.close()
             if pipelining is not None:
                 runner.store.caller = None

@@ -88,11 +88,11 @@ def test_registry_uses_workflow_names_not_dict_keys() -> None:
 def test_public_surface_is_pinned() -> None:
     assert sorted(durable.__all__) == sorted(
         [
-            "Client", "ClientError", "ConfigurationError", "Duration", "DurableError",
-            "InstanceNotFoundError", "InstanceTerminalError", "InstanceWaitTimeoutError",
-            "InvalidDurationError",
-            "NonRetryableError", "NondeterminismError", "ReceivedEvent", "Registry", "Retries",
-            "Schedule", "Settings", "Status", "Step", "StepContext", "StepFailedError",
+            "Client", "ClientError", "Concurrency", "ConfigurationError", "Duration",
+            "DurableError", "InstanceNotFoundError", "InstanceTerminalError",
+            "InstanceWaitTimeoutError", "InvalidDurationError",
+            "NonRetryableError", "NondeterminismError", "RateLimit", "ReceivedEvent", "Registry",
+            "Retries", "Schedule", "Settings", "Status", "Step", "StepContext", "StepFailedError",
             "StepTimeoutError",
             "WaitForEventTimeoutError", "WorkerLostError", "Workflow", "WorkflowEvent",
             "WorkflowNotFoundError", "__version__", "define_workflow", "load_registry", "to_ms",
