@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from durable.durations import Duration, to_ms
 from durable.errors import (
+    ChildWorkflowError,
     ClientError,
     ConfigurationError,
     DurableError,
@@ -50,6 +51,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ChildWorkflowError",
     "Client",
     "ClientError",
     "ConfigurationError",

@@ -4,7 +4,7 @@
 -- KEYS: ikey, steps_stem, events_stem, logs_stem, eids_key
 -- ARGV (after wf, iid): fence, run, outcome ('complete'|'errored'), value (output or error
 --   JSON), log_lines, log_count (workflow-level lines among them)
--- Replies: {'ok'} | {'fenced'}
+-- Replies: {'ok', outbox entry...} (what ending owes a parent: _children.lua) | {'fenced'}
 local cur = redis.call('HMGET', ikey, 'fence', 'status')
 if cur[1] == fence and cur[2] == outcome then return {'ok'} end  -- a retry after a lost reply
 if not holds(fence) then return {'fenced'} end
@@ -16,4 +16,4 @@ redis.call('HDEL', ikey, 'pause', 'wake', 'output', 'error', 'lost', 'ewf', 'ewk
 redis.call('HSET', ikey, outcome == 'complete' and 'output' or 'error', value, 'completed', now)
 set_status(outcome)
 expire_all()
-return {'ok'}
+return {'ok', unpack(outbox_on_end(true, false))}
