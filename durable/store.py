@@ -100,12 +100,15 @@ class Script:
         return "\n".join(lines)
 
 
-# scripts that expire or persist all of an instance's keys (and owe children: _children.lua)
-_EVERY = tuple(INSTANCE_KEYS)
-_CHILDREN = ("_children",)
+# scripts that expire or persist all of an instance's keys; and those that also settle what it
+# owes its parent and children (_children.lua)
+_EVERY = tuple(name for name in INSTANCE_KEYS if name != "children_key")
+_ENDING = (*_EVERY, "children_key")
 # Shared Lua beyond _lib.lua, in the order a script includes them: taking a lease (acquire,
-# take) and housekeeping (reap, take).
+# take) and housekeeping (reap, take); and what an instance owes its parent or children
+# (_children.lua: finish, terminate, restart, invoke).
 INCLUDES = ("_housekeeping", "_lease")
+_CHILDREN = ("_children",)
 # The most members the wake marker keeps (keys.wake_key): more than workers ever block at once.
 WAKE_LIMIT = 1024
 _LOGGED = ("log_lines", "log_count")
@@ -131,12 +134,12 @@ SCRIPTS: dict[str, Script] = {
         ),
     ),
     "release": Script(("ikey", "logs_stem"), ("fence", "run", "due_ms", *_LOGGED, "mode")),
-    "finish": Script(_EVERY, ("fence", "run", "outcome", "value", *_LOGGED), includes=_CHILDREN),
+    "finish": Script(_ENDING, ("fence", "run", "outcome", "value", *_LOGGED), includes=_CHILDREN),
     "reap": Script((), ("limit",), instance=False, includes=("_housekeeping",)),
     "pause": Script(("ikey",)),
     "resume": Script(("ikey",)),
-    "terminate": Script((*_EVERY, "answer_key"), ("token", "answer_ttl_ms"), includes=_CHILDREN),
-    "restart": Script((*_EVERY, "answer_key"), ("token", "answer_ttl_ms"), includes=_CHILDREN),
+    "terminate": Script((*_ENDING, "answer_key"), ("token", "answer_ttl_ms"), includes=_CHILDREN),
+    "restart": Script((*_ENDING, "answer_key"), ("token", "answer_ttl_ms"), includes=_CHILDREN),
     "retry_step": Script(
         (*_EVERY, "answer_key"),
         ("key", "expected", "head", "delay_ms", "answer_ttl_ms", "answer"),

@@ -1,7 +1,7 @@
 -- End the run: complete with output or errored with error; start the retention clock. The
 -- lease goes with it; a call retried after its reply was lost answers 'ok' again (only this
 -- call can have ended the run under its fence: every other transition bumps the fence).
--- KEYS: ikey, steps_stem, events_stem, logs_stem, eids_key
+-- KEYS: ikey, steps_stem, events_stem, logs_stem, eids_key, children_key
 -- ARGV (after wf, iid): fence, run, outcome ('complete'|'errored'), value (output or error
 --   JSON), log_lines, log_count (workflow-level lines among them)
 -- Replies: {'ok', outbox entry...} (what ending owes a parent: _children.lua) | {'fenced'}

@@ -1,6 +1,6 @@
 -- Start a new run from any status; earlier runs stay readable.
--- KEYS: ikey, steps_stem, events_stem, logs_stem, eids_key, answer_key (the idempotency
---   answer of this call's key, '' for none)
+-- KEYS: ikey, steps_stem, events_stem, logs_stem, eids_key, children_key, answer_key (the
+--   idempotency answer of this call's key, '' for none)
 -- ARGV (after wf, iid): token (a retried call with the same request token starts no second
 --   run), answer_ttl_ms (how long the answer is remembered)
 -- Replies: {'ok', new run, outbox entry...} (the previous run's active children to terminate:

@@ -1,6 +1,6 @@
 -- Stop an instance for good; bumping the fence makes any in-flight write of its worker fail.
--- KEYS: ikey, steps_stem, events_stem, logs_stem, eids_key, answer_key (the idempotency
---   answer of this call's key, '' for none)
+-- KEYS: ikey, steps_stem, events_stem, logs_stem, eids_key, children_key, answer_key (the
+--   idempotency answer of this call's key, '' for none)
 -- ARGV (after wf, iid): token (a retried call with the same request token answers 'ok'
 --   again), answer_ttl_ms (how long the answer is remembered)
 -- Replies: {'ok', status before, outbox entry...} (its outcome for an awaiting parent, its
