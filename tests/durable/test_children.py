@@ -12,7 +12,7 @@ from durable.children import default_child_id
 from durable.client import Client
 from durable.errors import InvalidStepError
 from durable.names import ID_MAX, valid_name
-from durable.records import StepRecord
+from durable.records import ParentRef, StepRecord
 from durable.settings import Settings
 from durable.store import Ref, Store
 from tests.conftest import ClientFactory, WorkerPool
@@ -240,3 +240,24 @@ def test_step_records_keep_their_child() -> None:
     rec = StepRecord.decode(raw)
     assert rec.child is not None and rec.child.detached and rec.child.member == "kid/k1"
     assert StepRecord.decode(rec.encode()) == rec
+
+
+async def test_a_child_created_before_a_crash_is_not_created_again(
+    settings: Settings, redis: Redis, workers: WorkerPool, client_factory: ClientFactory
+) -> None:
+    """The parent's worker died after creating the child and before recording its step: the
+    replay finds the child there, made by this step, and waits for it."""
+    store = Store(redis, settings)
+    client = client_factory(FLOWS)
+    await client.create("mom", instance_id="m4", params={"kid": {"n": 5}})
+    child_id = default_child_id(Ref("mom", "m4"), 0, "child")
+    parent = ParentRef("mom", "m4", 0, "child")
+    made = await store.create(
+        Ref("kid", child_id), params='{"n":5}', parent=parent.encode(), awaited=True
+    )
+    assert made.created
+    await workers.start(FLOWS)
+    done = await finished(client, "mom", "m4")
+    assert done.details.output == {"from_child": {"doubled": 10}}
+    assert runs[f"kid:{child_id}"] == 1
+    assert len((await client.list_instances("kid")).instances) == 1
