@@ -17,6 +17,7 @@ from durable.settings import Settings
 from durable.store import Ref, Store
 from tests.conftest import ClientFactory, WorkerPool
 from tests.durable.test_engine import finished, reaches
+from tests.helpers import assert_eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -93,8 +94,13 @@ async def start(workers: WorkerPool, client_factory: ClientFactory) -> Client:
 
 
 async def child_of(client: Client, wf: str, iid: str, key: str = "child") -> tuple[str, str]:
-    history = await client.history(wf, iid)
-    step = next(s for s in history.steps if s.step_key == key)
+    """The child of a step of the instance's current run, once that step is recorded."""
+
+    async def check() -> Any:
+        history = await client.history(wf, iid)
+        return next((s for s in history.steps if s.step_key == key), None)
+
+    step = await assert_eventually(check, 10)
     assert step.type == "invoke" and step.child is not None
     return step.child.workflow, step.child.id
 
@@ -261,3 +267,44 @@ async def test_a_child_created_before_a_crash_is_not_created_again(
     assert done.details.output == {"from_child": {"doubled": 10}}
     assert runs[f"kid:{child_id}"] == 1
     assert len((await client.list_instances("kid")).instances) == 1
+
+
+@workflow("granny")
+async def granny(event: Any, step: Any) -> Any:
+    return await step.invoke("child", workflow="mom", params={"kid": {"mode": "wait"}})
+
+
+async def test_terminating_cascades_down_every_generation(
+    workers: WorkerPool, client_factory: ClientFactory
+) -> None:
+    await workers.start([*FLOWS, granny])
+    client = client_factory([*FLOWS, granny])
+    await client.create("granny", instance_id="g1")
+    await reaches(client, "granny", "g1", "waiting")
+    _, mom_id = await child_of(client, "granny", "g1")
+    await reaches(client, "mom", mom_id, "waiting")
+    _, kid_id = await child_of(client, "mom", mom_id)
+    await reaches(client, "kid", kid_id, "waiting")
+    await client.terminate("granny", "g1")
+    assert (await finished(client, "mom", mom_id)).details.status == "terminated"
+    assert (await finished(client, "kid", kid_id)).details.status == "terminated"
+
+
+@pytest.mark.parametrize("how", ["restart", "bulk-terminate"])
+async def test_restarting_or_bulk_terminating_the_parent_terminates_its_child(
+    workers: WorkerPool, client_factory: ClientFactory, how: str
+) -> None:
+    client = await start(workers, client_factory)
+    await client.create("catcher", instance_id="c5", params={"mode": "wait"})
+    await reaches(client, "catcher", "c5", "waiting")
+    _, child_id = await child_of(client, "catcher", "c5")
+    await reaches(client, "kid", child_id, "waiting")
+    if how == "restart":
+        await client.restart("catcher", "c5")
+    else:
+        await client.bulk("catcher", "terminate", status="waiting")
+    assert (await finished(client, "kid", child_id)).details.status == "terminated"
+    if how == "restart":  # the new run starts a child of its own
+        _, fresh = await child_of(client, "catcher", "c5")
+        assert fresh != child_id
+        assert (await reaches(client, "kid", fresh, "waiting")).meta.parent.id == "c5"
