@@ -135,22 +135,26 @@ class Invokes(Recorder):
         or waiting."""
         child = rec.child or ChildRef("", "")
         lines, count = self.logs.take()
-        tail = ',"e":' + dumps(
-            children.child_error(
-                child.workflow, child.instance_id, ChildWorkflowError.TIMED_OUT,
-                f"step {key!r} waited past its timeout",
-            )
-        )  # fmt: skip
         resolved = await self.store.invoke(
             self.ref, fence=self.fence, run=self.run, key=key, head=rec.wait_head(),
             child=child.member, attach=not child.detached, mode=mode, result=result,
             deadline_ms=rec.wake_at_ms or 0, log_lines=lines, log_count=count,
-            max_steps=self.settings.max_steps_per_run, timeout_tail=tail,
+            max_steps=self.settings.max_steps_per_run,
+            timeout_tail=_timeout_tail(key, child) if rec.wake_at_ms else "",
         )  # fmt: skip
         if isinstance(resolved, Fenced | LimitReached):
             self.refused(resolved)
         self.recorded[key] = StepRecord.decode(resolved.record)
         return resolved
+
+
+def _timeout_tail(key: str, child: ChildRef) -> str:
+    """The error an invoke step records when its timeout passes first."""
+    message = f"step {key!r} waited past its timeout"
+    error = children.child_error(
+        child.workflow, child.instance_id, ChildWorkflowError.TIMED_OUT, message
+    )
+    return ',"e":' + dumps(error)
 
 
 def _timeout_ms(timeout: Duration | None) -> int:
