@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from durable.durations import Duration, to_ms
 from durable.errors import (
+    ChildWorkflowError,
     ClientError,
     ConfigurationError,
     DurableError,
@@ -51,6 +52,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ChildWorkflowError",
     "Client",
     "ClientError",
     "Concurrency",

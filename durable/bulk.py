@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from durable import gate, keys, listing, replies, retry_step, validation
+from durable import children, gate, keys, listing, replies, retry_step, validation
 from durable.errors import ClientError, ValidationError
 from durable.models import BulkResult
 from durable.records import InstanceRecord
@@ -162,9 +162,12 @@ class Page:
         raws = await self.store.run_many(
             op, [(ref, argv) for ref in refs], answer_op=op, idempotency_key=self.key
         )
-        if op == "restart":
-            return sum(isinstance(replies.restart(raw), Restarted) for raw in raws)
-        return sum(isinstance(replies.control(op, raw), Controlled) for raw in raws)
+        done = [
+            replies.restart(raw) if op == "restart" else replies.control(op, raw) for raw in raws
+        ]
+        for reply in done:  # children to stop, parents to tell (durable/children.py)
+            await children.after_control(self.store, reply)
+        return sum(isinstance(reply, Restarted | Controlled) for reply in done)
 
     async def _retry(self, matched: list[tuple[Ref, Snapshot]]) -> int:
         calls: list[tuple[Ref, dict[str, Any]]] = []

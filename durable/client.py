@@ -20,7 +20,17 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
-from durable import bulk, gate, listing, retry_step, schedules, tracing, validation, views
+from durable import (
+    bulk,
+    children,
+    gate,
+    listing,
+    retry_step,
+    schedules,
+    tracing,
+    validation,
+    views,
+)
 from durable.cluster import AnyRedis
 from durable.durations import Duration, to_ms
 from durable.errors import (
@@ -304,6 +314,7 @@ class Client:
             reply = await act(ref, uuid.uuid4().hex, key)
         if isinstance(reply, NotFound | Terminal):
             _missing(ref, reply)
+        await children.after_control(self.store, reply)  # children to stop, a parent to tell
 
     async def pause(
         self, workflow: str, instance_id: str, *, idempotency_key: str | None = None

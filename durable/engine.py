@@ -10,6 +10,7 @@ An Execution is one pass of the function, made of:
 - durable.attempts: `step.do` (attempts, retries, timeouts, the `running` mark);
 - durable.waits: `step.sleep`, `step.sleep_until` and `step.wait_for_event`;
 - durable.patches: `step.patched` and `step.deprecate_patch`;
+- durable.invokes: `step.invoke` and `step.start` (child workflows);
 - durable.logbuffer: `step.log` lines, written with the next record.
 The runner (durable.runner) leases the instance, runs an Execution and records how it ended.
 """
@@ -17,10 +18,11 @@ The runner (durable.runner) leases the instance, runs an Execution and records h
 from __future__ import annotations
 
 from durable.attempts import Attempts
+from durable.invokes import Invokes
 from durable.patches import Patches
 from durable.waits import Waits
 
 
-class Execution(Attempts, Waits, Patches):
+class Execution(Attempts, Waits, Patches, Invokes):
     """One pass of a workflow function while this worker holds the instance's lease: what its
     `Step` calls (durable.step.StepHost)."""

@@ -9,7 +9,10 @@ DurableError
  │    ├── WorkerLostError               a step was interrupted too many times
  │    ├── StepResultError               a step result is not JSON or too large
  │    ├── StepLimitError                a run exceeded its step limit
- │    ├── InvalidStepError              a bad step name, event type or timeout
+ │    ├── InvalidStepError              a bad step name, event type or timeout (or a child
+ │    │                                 instance id taken by another instance)
+ │    ├── ChildWorkflowError            a child awaited by step.invoke errored, was terminated
+ │    │                                 or timed out
  │    └── StepFailedError               a recorded step error re-raised on replay
  ├── InvalidDurationError (also ValueError)
  ├── InstanceWaitTimeoutError (also TimeoutError)  Client.wait gave up; the instance runs on
@@ -138,6 +141,27 @@ class StepLimitError(WorkflowError):
 
 class InvalidStepError(WorkflowError):
     """A step call with a bad name, event type or timeout (a bug in workflow code)."""
+
+
+class ChildWorkflowError(WorkflowError):
+    """A child workflow awaited with `step.invoke` did not complete: `error_name` and
+    `error_message` are the child's own error ("Terminated" when it was terminated,
+    "ChildWorkflowTimeoutError" when the invoke's timeout passed first); `child_workflow` and
+    `child_id` name the child."""
+
+    TERMINATED = "Terminated"
+    TIMED_OUT = "ChildWorkflowTimeoutError"
+
+    def __init__(
+        self, child_workflow: str, child_id: str, error_name: str, error_message: str
+    ) -> None:
+        self.child_workflow = child_workflow
+        self.child_id = child_id
+        self.error_name = error_name
+        self.error_message = error_message
+        super().__init__(
+            f"child workflow {child_workflow}/{child_id} failed: {error_name}: {error_message}"
+        )
 
 
 class StepFailedError(WorkflowError):

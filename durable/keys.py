@@ -16,6 +16,8 @@ Per instance (with one partition, the hash tag `{wf/id}` keeps its keys in one c
   P:{wf/id}:e:<run>         hash    event seq -> event record (JSON); seq is arrival order
   P:{wf/id}:l:<run>         list    log records (JSON)
   P:{wf/id}:eid             hash    client event id -> "run:seq" (dedupe across runs)
+  P:{wf/id}:c               set     the instance's active child instances ("wf/id"; not the
+                                    detached), which terminating or restarting it terminates
   P:{wf/id}:k:<op>:<key>    string  the first answer of a control call made with an
                                     Idempotency-Key (op restart|terminate|retry-step; one day)
 Per workflow:
@@ -45,6 +47,9 @@ Per partition (the deployment's, with one partition):
                                     idle workers block on (BZPOPMIN; docs/architecture.md)
   P:took:<owner>            string  a worker's last take (token, job, instance), so a take
                                     retried after a lost reply answers the same lease
+  P:outbox                  zset    entries (JSON) to carry to another partition, by when a
+                                    take hands them out again: a child's outcome for its parent,
+                                    a child to terminate (durable/children.py)
 arq's own, per job id:
   arq:job:<job id>          string  the arq job (JSON), written by the scripts in arq's format
   arq:in-progress:<job id>  string  a plain arq worker's claim (a durable worker takes a job
@@ -155,6 +160,10 @@ def event_ids_key(prefix: str, workflow: str, instance_id: str) -> str:
     return _instance_base(prefix, workflow, instance_id) + ":eid"
 
 
+def children_key(prefix: str, workflow: str, instance_id: str) -> str:
+    return _instance_base(prefix, workflow, instance_id) + ":c"
+
+
 def idempotency_key(prefix: str, workflow: str, instance_id: str, op: str, key: str) -> str:
     return f"{_instance_base(prefix, workflow, instance_id)}:k:{op}:{key}"
 
@@ -239,6 +248,11 @@ def take_receipt_key(prefix: str, owner: str) -> str:
     return f"{prefix}:took:{owner}"
 
 
+def outbox_key(prefix: str) -> str:
+    """Entries one partition's scripts wrote for another partition (durable/children.py)."""
+    return f"{prefix}:outbox"
+
+
 def job_id(prefix: str, workflow: str, instance_id: str, n: int | str) -> str:
     """The n-th arq job of an instance; arq dedupes jobs by id."""
     return f"{prefix}:job:{tag(workflow, instance_id)}:{n}"
@@ -316,6 +330,7 @@ def lua_bindings(prefix: str) -> dict[str, str | Template]:
         "leases_key": leases_key(p),
         "expiry_key": expiry_key(p),
         "wake_key": wake_key(p),
+        "outbox_key": outbox_key(p),
         "member_separator": TAG_SEPARATOR,
     }
     return fixed | {name: template(build) for name, build in templates.items()}
@@ -354,6 +369,7 @@ def kinds(prefix: str) -> dict[str, Callable[..., str]]:
         "events": lambda wf, iid, run: events_key(p, wf, iid, run),
         "logs": lambda wf, iid, run: logs_key(p, wf, iid, run),
         "event_ids": lambda wf, iid: event_ids_key(p, wf, iid),
+        "children": lambda wf, iid: children_key(p, wf, iid),
         "idempotency": lambda wf, iid, op, key: idempotency_key(p, wf, iid, op, key),
         "bulk_answer": lambda wf, action, key: bulk_answer_key(p, wf, action, key),
         "gates": lambda wf: gates_key(p, wf),
@@ -372,6 +388,7 @@ def kinds(prefix: str) -> dict[str, Callable[..., str]]:
         "meta": lambda: meta_key(p),
         "workers": lambda: workers_key(p),
         "wake": lambda: wake_key(p),
+        "outbox": lambda: outbox_key(p),
         "take_receipt": lambda owner: take_receipt_key(p, owner),
         "arq_job": lambda wf, iid, n: arq_job_key(job_id(p, wf, iid, n)),
         "arq_in_progress": lambda wf, iid, n: arq_in_progress_key(job_id(p, wf, iid, n)),

@@ -104,6 +104,11 @@ class InstancePage(Model):
     has_next_page: bool
 
 
+class InstanceRef(Model):
+    workflow: str
+    id: str
+
+
 class FailedAttempt(Model):
     attempt: int = Field(description="The attempt number (1 for the first attempt).")
     error: ErrorInfo
@@ -130,6 +135,9 @@ class StepFields(Model):
         "failedAttempts once older failures were dropped."
     )
     error: ErrorInfo | SkipJsonSchema[None] = omitted("Present when the step errored.")
+    child: InstanceRef | SkipJsonSchema[None] = omitted(
+        "The child instance of an `invoke` step (step.invoke, step.start); absent otherwise."
+    )
 
 
 class CurrentStep(StepFields):
@@ -167,6 +175,9 @@ class Meta(Model):
     updated_at: Timestamp
     started_at: Timestamp | None
     completed_at: Timestamp | None
+    parent: InstanceRef | SkipJsonSchema[None] = omitted(
+        "The instance whose step.invoke or step.start started this one; absent otherwise."
+    )
     current_step: CurrentStep | SkipJsonSchema[None] = omitted(
         "The latest step of the run; absent before the first step."
     )

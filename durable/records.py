@@ -7,7 +7,9 @@ decoding user data:
   to timeout ms, nr next retry ms, w wake ms, et event type, r result,
   e error {name, message[, kind]}, c/u created/updated ms,
   fa failed attempts [{a attempt, c failed at ms, e {name, message}}] (the latest
-  FAILED_ATTEMPTS_KEPT, oldest first), ft failed attempts in total.
+  FAILED_ATTEMPTS_KEPT, oldest first), ft failed attempts in total,
+  ch the child of an invoke step {w workflow, i id[, d detached][, a false: not awaited]};
+  an invoke step's error carries the child's own error as e.child {name, message}.
 Records written before a field existed lack it and decode to its default; fields this version
 does not know are kept as read (`extra`) and written back. The instance is a Redis hash that
 only the scripts write (InstanceRecord names its fields); logs and events are JSON with short
@@ -78,16 +80,69 @@ class StepError:
     name: str
     message: str
     kind: str | None = None
+    child: StepError | None = None  # of an invoke step: the child's own error
 
     def to_json(self) -> JSONDict:
         out: JSONDict = {"name": self.name, "message": self.message}
         if self.kind is not None:
             out["kind"] = self.kind
+        if self.child is not None:
+            out["child"] = self.child.to_json()
         return out
 
     @classmethod
     def from_json(cls, value: JSONDict) -> StepError:
-        return cls(str(value.get("name")), str(value.get("message")), value.get("kind"))
+        child = value.get("child")
+        return cls(
+            str(value.get("name")),
+            str(value.get("message")),
+            value.get("kind"),
+            StepError.from_json(child) if isinstance(child, dict) else None,
+        )
+
+
+@dataclass(frozen=True)
+class ChildRef:
+    """The child instance an invoke step started (step.invoke or step.start)."""
+
+    workflow: str
+    instance_id: str
+    detached: bool = False  # left running when the parent is terminated or restarted
+    awaited: bool = True  # step.invoke (False: step.start)
+
+    def to_json(self) -> JSONDict:
+        out: JSONDict = {"w": self.workflow, "i": self.instance_id}
+        if self.detached:
+            out["d"] = True
+        if not self.awaited:
+            out["a"] = False
+        return out
+
+    @classmethod
+    def from_json(cls, value: JSONDict) -> ChildRef:
+        return cls(str(value["w"]), str(value["i"]), bool(value.get("d")), value.get("a", True))
+
+    @property
+    def member(self) -> str:
+        return f"{self.workflow}/{self.instance_id}"
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """The step of another instance that started this one as its child."""
+
+    workflow: str
+    instance_id: str
+    run: int
+    step_key: str
+
+    def encode(self) -> str:
+        return dumps({"w": self.workflow, "i": self.instance_id, "r": self.run, "k": self.step_key})
+
+    @classmethod
+    def decode(cls, raw: str) -> ParentRef:
+        f = json.loads(raw)
+        return cls(str(f["w"]), str(f["i"]), int(f["r"]), str(f["k"]))
 
 
 @dataclass(frozen=True)
@@ -106,7 +161,7 @@ class FailedAttempt:
 
 
 _STEP_KEYS = frozenset({"s", "n", "t", "q", "a", "m", "i", "to", "nr", "w", "et", "r", "e"})
-_STEP_KEYS |= {"fa", "ft", "c", "u"}
+_STEP_KEYS |= {"fa", "ft", "c", "u", "ch"}
 
 
 @dataclass(frozen=True)
@@ -126,6 +181,7 @@ class StepRecord:
     error: StepError | None = None
     failed_attempts: tuple[FailedAttempt, ...] = ()
     failed_attempts_total: int = 0
+    child: ChildRef | None = None
     created_at_ms: int | None = None
     updated_at_ms: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # fields this version does not know
@@ -154,6 +210,7 @@ class StepRecord:
             error=StepError.from_json(f["e"]) if f.get("e") else None,
             failed_attempts=tuple(FailedAttempt.from_json(x) for x in f.get("fa") or ()),
             failed_attempts_total=_count(f.get("ft")),
+            child=ChildRef.from_json(f["ch"]) if f.get("ch") else None,
             created_at_ms=_ms(f.get("c")),
             updated_at_ms=_ms(f.get("u")),
             extra={k: v for k, v in f.items() if k not in _STEP_KEYS},
@@ -172,6 +229,7 @@ class StepRecord:
             "e": self.error.to_json() if self.error else None,
             "fa": [item.to_json() for item in self.failed_attempts] or None,
             "ft": self.failed_attempts_total or None,
+            "ch": self.child.to_json() if self.child else None,
             "c": self.created_at_ms,
             "u": self.updated_at_ms,
         }
@@ -264,6 +322,8 @@ class InstanceRecord:
     gate_key_value: str | None = None  # JSON: the limit key's value of the gate it met
     granted_run: int | None = None  # the run its gate granted (durable/gate.py)
     gate_note_json: str | None = None  # what it waits behind at its gate (meta.waitingFor)
+    parent: ParentRef | None = None  # the step of another instance that started it
+    parent_awaits: bool = False  # that step waits for its outcome
     created_at_ms: int | None = None
     updated_at_ms: int | None = None
     started_at_ms: int | None = None
@@ -301,6 +361,8 @@ class InstanceRecord:
             gate_key_value=f("gate"),
             granted_run=_ms(f("grant")),
             gate_note_json=f("gwait"),
+            parent=ParentRef.decode(f("parent") or "") if f("parent") else None,
+            parent_awaits=f("pw") == "1",
             created_at_ms=_ms(f("created")),
             updated_at_ms=_ms(f("updated")),
             started_at_ms=_ms(f("started")),

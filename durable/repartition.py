@@ -23,14 +23,18 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from durable import keys, membership, partitions
+from durable.children import outbox_home
 from durable.errors import PartitionsError
 from durable.partitions import Layout
 
 log = logging.getLogger("durable.repartition")
 
-_INSTANCE_KINDS = frozenset({"instance", "steps", "events", "logs", "event_ids", "idempotency"})
+_INSTANCE_KINDS = frozenset(
+    {"instance", "steps", "events", "logs", "event_ids", "idempotency", "children"}
+)
 _ID_SETS = frozenset({"workflow_index", "status_index", "version_index", "version_status_index"})
 _MEMBER_SETS = frozenset({"leases", "expiry"})
+_OUTBOX = "outbox"  # entries go to the partition of the instance they belong to
 _ARQ_KINDS = frozenset({"arq_job", "arq_in_progress", "arq_retry"})
 _TRANSIENT = frozenset({"wake", "take_receipt", "health_check"})
 _JOB_FIELDS = ("job", "ajob")  # instance fields that hold a job id
@@ -118,7 +122,7 @@ class _Mover:
         space, kind, params = parsed
         if kind in _INSTANCE_KINDS:
             await self.instance_key(key, space, kind, params)
-        elif kind in _ID_SETS or kind in _MEMBER_SETS or kind == "queue":
+        elif kind in _ID_SETS or kind in _MEMBER_SETS or kind in ("queue", _OUTBOX):
             await self.sorted_set(key, space, kind, params)
         elif kind == "versions":
             await self.versions(key, space, params[0])
@@ -182,6 +186,9 @@ class _Mover:
             return target, self.job_in(member, target) or member
         if kind in _MEMBER_SETS:
             return self.new.space_of(*keys.split_tag(member)), member
+        if kind == _OUTBOX:
+            home = outbox_home(member)
+            return (None, member) if home is None else (self.new.space_of(*home), member)
         return self.new.space_of(params[0], member), member
 
     async def versions(self, key: str, space: str, workflow: str) -> None:

@@ -38,6 +38,8 @@ class Tag(StrEnum):
     NONE = "none"
     HELD = "held"
     ACTIVE = "active"
+    DONE = "done"
+    DROPPED = "dropped"
 
 
 class UnexpectedReply(RuntimeError):
@@ -192,25 +194,46 @@ class Released:
 
 @dataclass(frozen=True)
 class Finished:
-    pass
+    """`outbox`: entries the end of the run owes other partitions (durable/children.py)."""
+
+    outbox: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Reaped:
+    """`swept`: outbox entries left behind by a crash, to carry over (durable/children.py)."""
+
     recovered: int
     expired: int
+    swept: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Controlled:
-    """Pause, resume or terminate took effect (or was already answered); the status before."""
+    """Pause, resume or terminate took effect (or was already answered); the status before.
+    `outbox`: what terminating owes other partitions (durable/children.py)."""
 
     status_before: str
+    outbox: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Restarted:
+    """`outbox`: the previous run's children to terminate (durable/children.py)."""
+
     run: int
+    outbox: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Invoked:
+    """The invoke script's outcome (DONE, TIMEOUT or WAIT), the step record it wrote, Redis
+    time, and on a timeout the outbox entry that terminates the child ('' for none)."""
+
+    outcome: Tag
+    record: str
+    now_ms: int
+    outbox: str = ""
 
 
 @dataclass(frozen=True)
@@ -290,14 +313,15 @@ def acquire(raw: list[Any]) -> Acquired | Early | Refused:
 
 def take(raw: list[Any]) -> Taken | ForeignJob | NothingDue:
     match raw:
-        case [Tag.OK, now, head, chores, recovered, expired, *leases] if leases:
-            reaped = Reaped(int(recovered), int(expired))
+        case [Tag.OK, now, head, chores, recovered, expired, swept, *leases] if leases:
+            reaped = Reaped(int(recovered), int(expired), _texts(swept))
             taken = tuple(_leased(one) for one in leases)
             return Taken(taken, int(now), int(head), int(chores), reaped)
-        case [Tag.ARQ, job, score, recovered, expired]:
-            return ForeignJob(str(job), int(float(score)), Reaped(int(recovered), int(expired)))
-        case [Tag.NONE, now, head, chores, recovered, expired]:
-            reaped = Reaped(int(recovered), int(expired))
+        case [Tag.ARQ, job, score, recovered, expired, swept]:
+            reaped = Reaped(int(recovered), int(expired), _texts(swept))
+            return ForeignJob(str(job), int(float(score)), reaped)
+        case [Tag.NONE, now, head, chores, recovered, expired, swept]:
+            reaped = Reaped(int(recovered), int(expired), _texts(swept))
             return NothingDue(int(now), int(head), int(chores), reaped)
     raise UnexpectedReply("take", raw)
 
@@ -356,10 +380,14 @@ def release(raw: list[Any]) -> Released | Fenced:
     raise UnexpectedReply("release", raw)
 
 
+def _texts(values: Any) -> tuple[str, ...]:
+    return tuple(_s(value) for value in values)
+
+
 def finish(raw: list[Any]) -> Finished | Fenced:
     match raw:
-        case [Tag.OK]:
-            return Finished()
+        case [Tag.OK, *outbox]:
+            return Finished(_texts(outbox))
         case [Tag.FENCED]:
             return Fenced()
     raise UnexpectedReply("finish", raw)
@@ -367,16 +395,16 @@ def finish(raw: list[Any]) -> Finished | Fenced:
 
 def reap(raw: list[Any]) -> Reaped:
     match raw:
-        case [recovered, expired]:
-            return Reaped(int(recovered), int(expired))
+        case [recovered, expired, swept]:
+            return Reaped(int(recovered), int(expired), _texts(swept))
     raise UnexpectedReply("reap", raw)
 
 
 def control(script: str, raw: list[Any]) -> Controlled | NotFound | Terminal:
     """pause, resume and terminate."""
     match raw:
-        case [Tag.OK, status]:
-            return Controlled(str(status))
+        case [Tag.OK, status, *outbox]:
+            return Controlled(str(status), _texts(outbox))
         case [Tag.NOT_FOUND]:
             return NotFound()
         case [Tag.TERMINAL, status]:
@@ -386,8 +414,8 @@ def control(script: str, raw: list[Any]) -> Controlled | NotFound | Terminal:
 
 def restart(raw: list[Any]) -> Restarted | NotFound:
     match raw:
-        case [Tag.OK, run]:
-            return Restarted(int(run))
+        case [Tag.OK, run, *outbox]:
+            return Restarted(int(run), _texts(outbox))
         case [Tag.NOT_FOUND]:
             return NotFound()
     raise UnexpectedReply("restart", raw)
@@ -503,3 +531,25 @@ def gate_wake(raw: list[Any]) -> GateWoken:
         case [Tag.QUEUED | Tag.ACTIVE | Tag.STALE as status]:
             return GateWoken(Tag(status))
     raise UnexpectedReply("gate_wake", raw)
+
+
+def invoke(raw: list[Any]) -> Invoked | Fenced | LimitReached:
+    match raw:
+        case [Tag.DONE | Tag.WAIT as outcome, record, now]:
+            return Invoked(Tag(outcome), str(record), int(now))
+        case [Tag.TIMEOUT, record, now, *entry]:
+            return Invoked(Tag.TIMEOUT, str(record), int(now), "".join(_texts(entry)))
+        case [Tag.FENCED]:
+            return Fenced()
+        case [Tag.LIMIT]:
+            return LimitReached()
+    raise UnexpectedReply("invoke", raw)
+
+
+def child_done(raw: list[Any]) -> bool:
+    match raw:
+        case [Tag.OK]:
+            return True
+        case [Tag.DROPPED]:
+            return False
+    raise UnexpectedReply("child_done", raw)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from redis.exceptions import RedisError
 
-from durable import gate, observe
+from durable import children, gate, observe
 from durable.clock import Clock
 from durable.engine import Execution
 from durable.errors import LeaseLost, StepResultError, SuspendExecution
@@ -25,6 +25,7 @@ from durable.replayed import error_record
 from durable.replies import Acquired, Early, Fenced, Tag
 from durable.step import Step
 from durable.store import Ref, Store, ref_from_job_id
+from durable.types import Status
 from durable.workflow import Registry, Workflow, WorkflowEvent
 
 log = logging.getLogger("durable.runner")
@@ -128,7 +129,8 @@ class Runner:
         """Advance the instances whose jobs are due, in this process (a runner tick, for tests
         and scripts without workers): at most `max_instances` of them, `max_steps` steps each.
         Returns how many it advanced."""
-        await self.store.reap()
+        reaped = await self.store.reap()
+        await children.carry(self.store, reaped.swept)
         now = await self.store.redis_time_ms()
         processed = 0
         for job_id in await self.store.due_jobs(now, max_instances * 4):
@@ -237,6 +239,8 @@ class Runner:
         if isinstance(done, Fenced):
             _lost(execution)
             return False
+        if done.outbox:  # a child's outcome, for the parent awaiting it
+            await children.carry(self.store, done.outbox, _ended(execution, ended, stored))
         return True
 
     async def _suspend(self, execution: Execution) -> str | None:
@@ -303,6 +307,15 @@ class Renewer:
         self.timer.cancel()
         if self.task is not None:
             self.task.cancel()
+
+
+def _ended(execution: Execution, ended: str, stored: str) -> InstanceRecord:
+    """The instance as its finish left it, for carrying its outcome to its parent."""
+    status = Status.COMPLETE if ended == "complete" else Status.ERRORED
+    output, error = (stored, None) if ended == "complete" else (None, stored)
+    return dataclasses.replace(
+        execution.instance, status=status, output_json=output, error_json=error
+    )
 
 
 def _lost(execution: Execution) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from durable.durations import Duration
 from durable.retries import Retries
 from durable.types import LogLevel
+
+if TYPE_CHECKING:
+    from durable.workflow import Workflow
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,27 @@ class StepHost(Protocol):
     async def wait_for_event(self, name: str, *, type: str, timeout: Duration) -> ReceivedEvent: ...
 
     async def patched(self, change_id: str) -> bool: ...
+
+    async def invoke(
+        self,
+        name: str,
+        *,
+        workflow: str | Workflow,
+        params: Any,
+        instance_id: str | None,
+        timeout: Duration | None,
+        detached: bool,
+    ) -> Any: ...
+
+    async def start(
+        self,
+        name: str,
+        *,
+        workflow: str | Workflow,
+        params: Any,
+        instance_id: str | None,
+        detached: bool,
+    ) -> str: ...
 
     def deprecate_patch(self, change_id: str) -> None: ...
 
@@ -123,6 +147,49 @@ class Step:
         uncaught, it errors the instance.
         """
         return await self._execution.wait_for_event(name, type=type, timeout=timeout)
+
+    async def invoke(
+        self,
+        name: str,
+        *,
+        workflow: str | Workflow,
+        params: Any = None,
+        id: str | None = None,
+        timeout: Duration | None = None,
+        detached: bool = False,
+    ) -> Any:
+        """Start a child instance of `workflow` (its name, or the `Workflow`, whose params
+        model then checks `params`) and wait for it; returns the child's output.
+
+        The child is started exactly once, however often this instance replays or its worker
+        dies. Its id is `id`, or one derived from this instance's id, its run number and the
+        step's key (docs/semantics.md, "Child workflows"); an `id` taken by an instance that is
+        not this step's child raises `InvalidStepError`. A child that errors or is terminated
+        raises `ChildWorkflowError` here (its `error_name` and `error_message` are the
+        child's). `timeout` (none by default; at most 365 days) stops the wait: it raises
+        `ChildWorkflowError` named "ChildWorkflowTimeoutError" and terminates the child.
+        Terminating or restarting this instance terminates the child while it runs, unless
+        `detached`. Recorded as a step of type `invoke`.
+        """
+        return await self._execution.invoke(
+            name, workflow=workflow, params=params, instance_id=id, timeout=timeout,
+            detached=detached,
+        )  # fmt: skip
+
+    async def start(
+        self,
+        name: str,
+        *,
+        workflow: str | Workflow,
+        params: Any = None,
+        id: str | None = None,
+        detached: bool = False,
+    ) -> str:
+        """Start a child instance as `invoke` does, without waiting for it; returns its id.
+        Recorded as a completed step of type `invoke` whose result is the child's id."""
+        return await self._execution.start(
+            name, workflow=workflow, params=params, instance_id=id, detached=detached
+        )
 
     async def patched(self, change_id: str) -> bool:
         """Whether this run takes the new path of an intended code change named `change_id`.

@@ -36,6 +36,7 @@ from durable.replies import (
     GateMarked,
     GateState,
     GateWoken,
+    Invoked,
     LimitReached,
     NotErrored,
     NotFound,
@@ -62,6 +63,7 @@ INSTANCE_KEYS: dict[str, Callable[[str, str, str], str]] = {
     "events_stem": keys.events_stem,
     "logs_stem": keys.logs_stem,
     "eids_key": keys.event_ids_key,
+    "children_key": keys.children_key,
 }
 
 
@@ -107,16 +109,23 @@ class Script:
 
 # A gate's keys (keys.GATE_KEYS), by the names its scripts use.
 GATE_KEY_NAMES = tuple(f"{part}_key" for part in keys.GATE_KEYS)
-_EVERY = tuple(INSTANCE_KEYS)  # scripts that expire or persist all of an instance's keys
+# scripts that expire or persist all of an instance's keys; and those that also settle what it
+# owes its parent and children (_children.lua)
+_EVERY = tuple(name for name in INSTANCE_KEYS if name != "children_key")
+_ENDING = (*_EVERY, "children_key")
 # Shared Lua beyond _lib.lua, in the order a script includes them: taking a lease (acquire,
-# take) and housekeeping (reap, take).
-INCLUDES = ("_housekeeping", "_lease", "_gate")
+# take) and housekeeping (reap, take); and what an instance owes its parent or children
+# (_children.lua: finish, terminate, restart, invoke).
+INCLUDES = ("_housekeeping", "_lease")
+_CHILDREN = ("_children",)
 # The most members the wake marker keeps (keys.wake_key): more than workers ever block at once.
 WAKE_LIMIT = 1024
 _LOGGED = ("log_lines", "log_count")
 
 SCRIPTS: dict[str, Script] = {
-    "create": Script(("ikey",), ("params", "idempotency_key", "version", "traceparent")),
+    "create": Script(
+        ("ikey",), ("params", "idempotency_key", "version", "traceparent", "parent", "awaited")
+    ),
     "acquire": Script(("ikey", "steps_stem"), ("job_id", "owner", "ttl_ms"), includes=("_lease",)),
     "take": Script(
         (), ("owner", "ttl_ms", "token", "count", "ahead_ms"), instance=False, includes=INCLUDES
@@ -134,12 +143,12 @@ SCRIPTS: dict[str, Script] = {
         ),
     ),
     "release": Script(("ikey", "logs_stem"), ("fence", "run", "due_ms", *_LOGGED, "mode")),
-    "finish": Script(_EVERY, ("fence", "run", "outcome", "value", *_LOGGED)),
+    "finish": Script(_ENDING, ("fence", "run", "outcome", "value", *_LOGGED), includes=_CHILDREN),
     "reap": Script((), ("limit",), instance=False, includes=("_housekeeping",)),
     "pause": Script(("ikey",)),
     "resume": Script(("ikey",)),
-    "terminate": Script((*_EVERY, "answer_key"), ("token", "answer_ttl_ms")),
-    "restart": Script((*_EVERY, "answer_key"), ("token", "answer_ttl_ms")),
+    "terminate": Script((*_ENDING, "answer_key"), ("token", "answer_ttl_ms"), includes=_CHILDREN),
+    "restart": Script((*_ENDING, "answer_key"), ("token", "answer_ttl_ms"), includes=_CHILDREN),
     "retry_step": Script(
         (*_EVERY, "answer_key"),
         ("key", "expected", "head", "delay_ms", "answer_ttl_ms", "answer"),
@@ -159,6 +168,17 @@ SCRIPTS: dict[str, Script] = {
     "gate_grant": Script(("ikey",), ("fence", "run", "key_value")),
     "gate_wait": Script(("ikey",), ("fence", "run", "key_value", "note", "due_ms")),
     "gate_wake": Script(("ikey",), ("run", "due_ms")),
+    "invoke": Script(
+        ("ikey", "steps_stem", "logs_stem", "children_key"),
+        (
+            *("fence", "run", "key", "head", "child", "attach", "mode", "result", "deadline_ms"),
+            *(*_LOGGED, "max_steps", "timeout_tail"),
+        ),
+        includes=_CHILDREN,
+    ),
+    "child_done": Script(
+        ("ikey", "steps_stem", "children_key"), ("run", "key", "child", "outcome", "tail")
+    ),
 }
 
 
@@ -373,10 +393,14 @@ class Store:
         idempotency_key: str = "",
         version: str = "",
         traceparent: str = "",
+        parent: str = "",
+        awaited: bool = False,
     ) -> Created:
+        """`parent`: the step of another instance that starts this one as its child (JSON:
+        durable/children.py), `awaited` when that step waits for its outcome."""
         reply = await self._run(
             "create", ref, params=params, idempotency_key=idempotency_key, version=version,
-            traceparent=traceparent,
+            traceparent=traceparent, parent=parent, awaited="1" if awaited else "",
         )  # fmt: skip
         return replies.create(reply)
 
@@ -389,7 +413,7 @@ class Store:
         calls: list[cluster.ScriptCall] = []
         for ref, params in items:
             argv = {"params": params, "idempotency_key": "", "version": version}
-            argv["traceparent"] = traceparent
+            argv |= {"traceparent": traceparent, "parent": "", "awaited": ""}
             calls.append((self._scripts["create"], *self._arguments("create", ref, argv)))
         results = await cluster.run_scripts(self.redis, calls)
         return [replies.create(list(decode(result))) for result in results]
@@ -536,6 +560,7 @@ class Store:
         log_lines: str,
         log_count: int,
     ) -> Finished | Fenced:
+        """`Finished.outbox`: what the end owes the instance's parent (durable/children.py)."""
         reply = await self._run(
             "finish", ref, fence=fence, run=run, outcome=outcome, value=value,
             log_lines=log_lines, log_count=log_count,
@@ -549,7 +574,8 @@ class Store:
             return replies.reap(await self._run("reap", None, partition=partition, limit=limit))
         layout = await self.open()
         found = await asyncio.gather(*(self.reap(limit, p) for p in range(layout.count)))
-        return replies.Reaped(sum(r.recovered for r in found), sum(r.expired for r in found))
+        swept = tuple(entry for r in found for entry in r.swept)
+        return replies.Reaped(sum(r.recovered for r in found), sum(r.expired for r in found), swept)
 
     # -- control -------------------------------------------------------------------------------
 
@@ -695,3 +721,53 @@ class Store:
             None if status is None else decode(status),
             int(run or 0),
         )
+
+    # -- child workflows (durable/children.py) ---------------------------------------------------
+
+    async def invoke(
+        self,
+        ref: Ref,
+        *,
+        fence: str,
+        run: int,
+        key: str,
+        head: str,
+        child: str,
+        attach: bool,
+        mode: Literal["wait", "start"],
+        result: str,
+        deadline_ms: int,
+        log_lines: str,
+        log_count: int,
+        max_steps: int,
+        timeout_tail: str,
+    ) -> Invoked | Fenced | LimitReached:
+        reply = await self._run(
+            "invoke", ref, fence=fence, run=run, key=key, head=head, child=child,
+            attach="1" if attach else "0", mode=mode, result=result, deadline_ms=deadline_ms,
+            log_lines=log_lines, log_count=log_count, max_steps=max_steps,
+            timeout_tail=timeout_tail,
+        )  # fmt: skip
+        return replies.invoke(reply)
+
+    async def child_done(
+        self,
+        parent: Ref,
+        *,
+        run: int,
+        key: str,
+        child: str,
+        outcome: Literal["completed", "errored"],
+        tail: str,
+    ) -> bool:
+        """Leave a child's outcome with its parent's waiting step and wake the parent; False
+        when the parent no longer waits for it (the entry is then dropped)."""
+        reply = await self._run(
+            "child_done", parent, run=run, key=key, child=child, outcome=outcome, tail=tail
+        )
+        return replies.child_done(reply)
+
+    async def clear_outbox(self, home: Ref, entry: str) -> None:
+        """Remove an outbox entry carried over; `home` is the instance whose partition holds it."""
+        await self.open()
+        await self.redis.zrem(keys.outbox_key(self.space(home)), entry)

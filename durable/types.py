@@ -31,6 +31,7 @@ class StepType(StrEnum):
     SLEEP = "sleep"
     WAIT_FOR_EVENT = "waitForEvent"
     PATCH = "patch"  # the marker step.patched() records
+    INVOKE = "invoke"  # step.invoke and step.start: a child workflow
 
 
 class StepStatus(StrEnum):

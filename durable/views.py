@@ -49,6 +49,8 @@ def step_to_api(key: str, rec: StepRecord) -> JSONDict:
     }
     if rec.error is not None:
         out["error"] = error_to_api(rec.error)
+    if rec.child is not None:
+        out["child"] = {"workflow": rec.child.workflow, "id": rec.child.instance_id}
     return out
 
 
@@ -90,6 +92,8 @@ def meta(inst: InstanceRecord, current: JSONDict | None) -> JSONDict:
         "startedAt": iso(inst.started_at_ms),
         "completedAt": iso(inst.completed_at_ms),
     }
+    if inst.parent is not None:
+        out["parent"] = {"workflow": inst.parent.workflow, "id": inst.parent.instance_id}
     if current is not None:
         out["currentStep"] = current
     waiting = waiting_for(inst)

@@ -72,6 +72,8 @@ def step_summary(step: JSONDict) -> str:
     """`key (type, status), waiting for event "x", attempt 2/3, ...` for one step entry."""
     parts = [f"{step.get('stepKey')} ({step.get('type')}, {step.get('status')})"]
     waiting = step.get("status") == "waiting"
+    if step.get("child"):
+        parts.append(f"{'waiting for' if waiting else 'child'} {child_text(step['child'])}")
     if waiting and step.get("waitEventType"):
         parts.append(f'waiting for event "{step["waitEventType"]}"')
     if waiting and step.get("wakeAt"):
@@ -102,6 +104,8 @@ def instance(data: JSONDict, full: bool = False) -> str:
     lines.append(f"Run: {details.get('runNumber', meta.get('runNumber'))}")
     if meta.get("version"):
         lines.append(f"Code version: {meta['version']}")
+    if meta.get("parent"):
+        lines.append(f"Parent: {child_text(meta['parent'])}")
     if meta.get("currentStep"):
         lines.append(f"Current step: {step_summary(meta['currentStep'])}")
     if meta.get("pauseRequested"):
@@ -116,11 +120,20 @@ def instance(data: JSONDict, full: bool = False) -> str:
     return "\n".join(lines)
 
 
+def child_text(ref: JSONDict) -> str:
+    """`child workflow wf/id` for a step's child or an instance's parent."""
+    return f"workflow {ref.get('workflow')}/{ref.get('id')}"
+
+
 def step_detail(step: JSONDict) -> str:
     if step.get("type") == "patch":
         return "patched: this run takes the new code path"
     if step.get("error"):
         return " ".join(error_text(step["error"]).split())  # one table row, whatever the text
+    if step.get("child") and step.get("status") == "waiting":
+        return f"waiting for child {child_text(step['child'])}"
+    if step.get("child") and step.get("result") is None:
+        return f"child {child_text(step['child'])}"
     if step.get("status") == "waiting" and step.get("waitEventType"):
         return f'waiting for event "{step["waitEventType"]}"'
     if step.get("status") == "waiting" and step.get("wakeAt"):

@@ -94,6 +94,7 @@ class DashboardData:
             started_at=_iso(meta.started_at),
             completed_at=_iso(meta.completed_at),
             timeline=_timeline(history),
+            parent=(meta.parent.workflow, meta.parent.id) if meta.parent else None,
         )
 
     async def control(self, action: str, workflow: str, instance_id: str, key: str | None) -> None:
@@ -162,6 +163,7 @@ def _step(entry: StepEntry) -> StepView:
         result=entry.result,
         error=error_text(entry.error),
         failures=failures,
+        child=(entry.child.workflow, entry.child.id) if entry.child else None,
         failures_total=entry.failed_attempts_total or len(failures),
     )
 

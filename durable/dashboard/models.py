@@ -66,6 +66,7 @@ class StepView:
     error: str | None
     failures: tuple[Failure, ...]
     failures_total: int
+    child: tuple[str, str] | None = None  # an invoke step's child: (workflow, id)
 
     @property
     def failures_dropped(self) -> int:
@@ -124,6 +125,7 @@ class InstanceView:
     started_at: str | None
     completed_at: str | None
     timeline: Timeline
+    parent: tuple[str, str] | None = None  # the instance that started it: (workflow, id)
 
     @property
     def terminal(self) -> bool:

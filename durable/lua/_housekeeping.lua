@@ -81,3 +81,12 @@ local function head_score(key)
   local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
   return head[2] and tonumber(head[2]) or -1
 end
+
+-- Outbox entries (_children.lua) whose caller did not carry them over in time (it died): up to
+-- `limit` of them, handed to the caller of this script and due again a lease TTL later, in case
+-- it dies too.
+local function sweep_outbox(limit)
+  local due = redis.call('ZRANGEBYSCORE', outbox_key, '-inf', now, 'LIMIT', 0, limit)
+  for _, entry in ipairs(due) do redis.call('ZADD', outbox_key, now + lease_ttl_ms, entry) end
+  return due
+end

@@ -6,12 +6,13 @@
 -- ARGV: owner, ttl_ms (of the leases), token (this call's; a retry after a lost reply answers
 --   the leases the first call took), count (the most instances to lease), ahead_ms (a job due
 --   this soon counts as due: its worker waits the rest, which a round trip covers anyway)
--- Replies: {'ok', now, next due, housekeeping due, recovered, expired, {job id, workflow,
---   instance id, fence, instance fields, step fields of the run, due (of the job), status
---   before}, ...}
---   | {'arq', job id, score, recovered, expired} (a job of another arq function, claimed with
---   arq's in-progress key for arq's own run_job)
---   | {'none', now, next due, housekeeping due, recovered, expired}
+-- Replies: {'ok', now, next due, housekeeping due, recovered, expired, swept, {job id,
+--   workflow, instance id, fence, instance fields, step fields of the run, due (of the job),
+--   status before}, ...}
+--   | {'arq', job id, score, recovered, expired, swept} (a job of another arq function,
+--   claimed with arq's in-progress key for arq's own run_job)
+--   | {'none', now, next due, housekeeping due, recovered, expired, swept}
+-- swept: outbox entries left behind, for the worker to carry over (_children.lua).
 -- Next due: the queue's head once this call is done (-1 when it is empty), so a worker knows
 -- whether to take again at once or when; housekeeping due: the first lease expiry or retention
 -- deadline (-1: none).
@@ -20,11 +21,12 @@
 local SCAN, REAP = 16, 20
 local ttl, most, ahead = tonumber(ttl_ms), tonumber(count), tonumber(ahead_ms)
 local recovered, expired = housekeep(REAP)
+local swept = sweep_outbox(REAP)
 
 local function answer(tag, leased)
   local leases, expiry = head_score(leases_key), head_score(expiry_key)
   local chores = (leases < 0 or (expiry >= 0 and expiry < leases)) and expiry or leases
-  local reply = {tag, now, head_score(queue_key), chores, recovered, expired}
+  local reply = {tag, now, head_score(queue_key), chores, recovered, expired, swept}
   for _, one in ipairs(leased or {}) do reply[#reply + 1] = one end
   return reply
 end
@@ -69,7 +71,7 @@ for i = 1, #due, 2 do
       if #took > 0 then break end  -- the next call claims it
       redis.call('SET', arq_in_progress_key(jid), '1', 'PX', job_ttl_ms + 10000)
       redis.call('ZREM', wake_key, jid)
-      return {'arq', jid, due[i + 1], recovered, expired}
+      return {'arq', jid, due[i + 1], recovered, expired, swept}
     else
       bind(job['a'][1] .. member_separator .. job['a'][2])
       local got = lease(jid, owner, ttl, '', ahead)

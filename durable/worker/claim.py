@@ -31,7 +31,7 @@ from arq.worker import logger as arq_log
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from durable import cluster, gate, observe
+from durable import children, cluster, gate, observe
 from durable.replies import ForeignJob, Leased, NothingDue, Reaped, Taken
 from durable.runner import Runner
 from durable.settings import Settings
@@ -60,6 +60,7 @@ class DurableWorker(Worker):
         self.ctx[PUSH] = True
         self._poke = asyncio.Event()
         self._tokens = (f"{secrets.token_hex(4)}.{n}" for n in itertools.count())
+        self._carrying: set[asyncio.Task[None]] = set()  # outbox entries being carried over
 
     async def main(self) -> None:
         """arq's start-up (pool, start-up lines, on_startup), then durable's loop."""
@@ -142,12 +143,19 @@ class DurableWorker(Worker):
             await asyncio.sleep(1.0)
             return None
         _housekeeping(found.reaped)
+        if found.reaped.swept:  # outbox entries a crash left behind (durable/children.py)
+            self._spawn_carry(runner, found.reaped.swept)
         if isinstance(found, Taken):
             for leased in found.leases:
                 self._spawn(leased.job_id, partition, served, self._advance(runner, leased))
         elif isinstance(found, ForeignJob):
             self._spawn(found.job_id, partition, served, self.run_job(found.job_id, found.score))
         return found
+
+    def _spawn_carry(self, runner: Runner, entries: tuple[str, ...]) -> None:
+        task = self.loop.create_task(children.carry(runner.store, entries))
+        self._carrying.add(task)
+        task.add_done_callback(self._carrying.discard)
 
     def _plan(self, served: Served, partition: int, found: Taken | NothingDue) -> None:
         """When to take from a partition again, from what a take answered: at once when more

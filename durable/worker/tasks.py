@@ -11,7 +11,7 @@ from typing import Any
 from arq import Retry
 from redis.exceptions import RedisError
 
-from durable import observe, schedules
+from durable import children, observe, schedules
 from durable.errors import ConfigurationError
 from durable.runner import Runner
 from durable.settings import Settings
@@ -95,6 +95,7 @@ async def housekeeping(store: Store) -> None:
             log.warning("housekeeping could not reach redis, retrying in %.1fs: %s", delay, exc)
             continue
         delay = interval
+        await children.carry(store, reaped.swept)
         if reaped.recovered:
             observe.get().leases_recovered(reaped.recovered)
             log.info("recovered %d instance(s) from expired leases", reaped.recovered)

@@ -132,7 +132,7 @@ async def test_the_scripts_build_the_keys_keys_py_builds(redis: Redis) -> None:
     script = (
         store.schema_source(p)
         + """
-return {queue_key, leases_key, expiry_key, wake_key, instance_key('wf', 'i:1'),
+return {queue_key, leases_key, expiry_key, wake_key, outbox_key, instance_key('wf', 'i:1'),
   instance_steps_stem('wf', 'i:1'), take_receipt_key('host:12'),
   workflow_index_key('wf'), status_index_key('wf', 'queued'), version_index_key('wf', '7'),
   version_status_index_key('wf', '7', 'queued'), versions_key('wf'),
@@ -142,7 +142,7 @@ return {queue_key, leases_key, expiry_key, wake_key, instance_key('wf', 'i:1'),
     built = [k.decode() for k in await reply(redis.eval(script, 0))]
     assert built == [
         keys.queue_key(p), keys.leases_key(p), keys.expiry_key(p), keys.wake_key(p),
-        keys.instance_key(p, "wf", "i:1"), keys.steps_stem(p, "wf", "i:1"),
+        keys.outbox_key(p), keys.instance_key(p, "wf", "i:1"), keys.steps_stem(p, "wf", "i:1"),
         keys.take_receipt_key(p, "host:12"), keys.workflow_index_key(p, "wf"),
         keys.status_index_key(p, "wf", "queued"), keys.workflow_index_key(p, "wf", "7"),
         keys.status_index_key(p, "wf", "queued", "7"), keys.versions_key(p, "wf"),

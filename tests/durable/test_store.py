@@ -359,7 +359,7 @@ def test_each_script_header_lists_its_keys_argv_and_replies(name: str) -> None:
 def test_every_script_file_is_registered() -> None:
     folder = resources.files("durable").joinpath("lua")
     files = {e.name.removesuffix(".lua") for e in folder.iterdir() if e.name.endswith(".lua")}
-    assert files == {*SCRIPTS, "_lib", *INCLUDES}
+    assert files == {*SCRIPTS, "_lib", *INCLUDES, "_children", "_gate"}
 
 
 async def test_runs_before_run0_are_not_walked(store: Store, redis: Any) -> None:

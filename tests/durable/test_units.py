@@ -88,8 +88,8 @@ def test_registry_uses_workflow_names_not_dict_keys() -> None:
 def test_public_surface_is_pinned() -> None:
     assert sorted(durable.__all__) == sorted(
         [
-            "Client", "ClientError", "Concurrency", "ConfigurationError", "Duration",
-            "DurableError", "InstanceNotFoundError", "InstanceTerminalError",
+            "ChildWorkflowError", "Client", "ClientError", "Concurrency", "ConfigurationError",
+            "Duration", "DurableError", "InstanceNotFoundError", "InstanceTerminalError",
             "InstanceWaitTimeoutError", "InvalidDurationError",
             "NonRetryableError", "NondeterminismError", "RateLimit", "ReceivedEvent", "Registry",
             "Retries", "Schedule", "Settings", "Status", "Step", "StepContext", "StepFailedError",
