@@ -488,6 +488,18 @@ class Store:
         )  # fmt: skip
         return replies.take(reply)
 
+    def take_command(
+        self, *, owner: str, ttl_ms: int, token: str, count: int, ahead_ms: int, partition: int
+    ) -> tuple[AsyncScript, list[str], list[Any]]:
+        """The take script and its KEYS and ARGV, for a caller that sends it itself (a wake
+        listener pipelines it behind its block: durable/worker/wake.py); `replies.take` of
+        `decode(reply)` reads its reply. The store must be open."""
+        keys_, args = self._arguments(
+            "take", None, {"owner": owner, "ttl_ms": ttl_ms, "token": token, "count": count,
+            "ahead_ms": ahead_ms}, partition=partition,
+        )  # fmt: skip
+        return self._scripts["take"], keys_, args
+
     async def renew(self, ref: Ref, *, fence: str, ttl_ms: int) -> Renewed | Fenced:
         return replies.renew(await self._run("renew", ref, fence=fence, ttl_ms=ttl_ms))
 

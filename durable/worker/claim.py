@@ -36,6 +36,7 @@ from durable.replies import ForeignJob, Leased, NothingDue, Reaped, Taken
 from durable.runner import Runner
 from durable.settings import Settings
 from durable.store import Ref
+from durable.worker.ahead import TakeAheads
 from durable.worker.pipelining import Pipelining
 from durable.worker.serving import Listeners, Serving
 from durable.worker.wake import Served, block_cap_s
@@ -60,6 +61,7 @@ class DurableWorker(Worker):
         self.ctx[PUSH] = True
         self._poke = asyncio.Event()
         self._tokens = (f"{secrets.token_hex(4)}.{n}" for n in itertools.count())
+        self._ahead = TakeAheads(self._tokens, self._free_slots, self._poke.set)
         self._carrying: set[asyncio.Task[None]] = set()  # outbox entries being carried over
 
     async def main(self) -> None:
@@ -87,7 +89,10 @@ class DurableWorker(Worker):
         cap = block_cap_s(runner.store.settings.lease_ttl_ms)
         name = f"{WAITER_NAME}{runner.owner}"
         # the partitions this worker serves, and its listeners on their wake markers
-        serving = Serving(runner.store, runner.owner, cap, self._poke.set, self._full, name)
+        serving = Serving(
+            runner.store, runner.owner, cap, self._poke.set, self._full, name, self._ahead
+        )
+        self._ahead.attach(runner.store, runner.owner, TAKE_AHEAD_MS, serving)
         served, listener = await serving.start()
         pipelining = None
         if isinstance(runner.store.redis, Redis):  # not a cluster: see pipelining.py
@@ -109,6 +114,7 @@ class DurableWorker(Worker):
         otherwise wait for a slot, a wake-up or the next due time."""
         while self.allow_pick_jobs:
             self._poke.clear()
+            self._took_ahead(runner, served)
             # arq's health line (a write every health_check_interval); its cron jobs, if any
             await (self.heart_beat() if self.cron_jobs else self.record_health())
             if self.job_counter >= self.max_jobs:
@@ -126,6 +132,13 @@ class DurableWorker(Worker):
         await listener.close()
         await asyncio.Future()  # arq's signal handler cancels main once the running jobs end
 
+    def _took_ahead(self, runner: Runner, served: Served) -> None:
+        """Start what the takes sent behind blocks found (durable/worker/ahead.py)."""
+        for partition, found in self._ahead.taken():
+            self._took(runner, partition, served, found)
+            if isinstance(found, Taken | NothingDue):
+                self._plan(served, partition, found)
+
     async def _take(
         self, runner: Runner, partition: int, served: Served
     ) -> Taken | ForeignJob | NothingDue | None:
@@ -133,15 +146,25 @@ class DurableWorker(Worker):
         retried with backoff already), so the next take comes after a pause."""
         settings = runner.store.settings
         count = min(self.max_jobs - self.job_counter, TAKE_MOST)
+        # a take sent behind a block whose reply was lost is sent again with its token: it
+        # answers the leases the first one took (take.lua's receipt)
+        token = self._ahead.retakes.pop(partition, None) or next(self._tokens)
         try:
             found = await runner.store.take(
-                owner=runner.owner, ttl_ms=settings.lease_ttl_ms, token=next(self._tokens),
+                owner=runner.owner, ttl_ms=settings.lease_ttl_ms, token=token,
                 count=count, ahead_ms=TAKE_AHEAD_MS, partition=partition,
             )  # fmt: skip
         except (RedisError, OSError) as exc:
             log.warning("could not take work from redis, retrying in 1s: %s", exc)
             await asyncio.sleep(1.0)
             return None
+        self._took(runner, partition, served, found)
+        return found
+
+    def _took(
+        self, runner: Runner, partition: int, served: Served, found: Taken | ForeignJob | NothingDue
+    ) -> None:
+        """Start what a take found (in tasks), and what it swept up."""
         _housekeeping(found.reaped)
         if found.reaped.swept:  # outbox entries a crash left behind (durable/children.py)
             self._spawn_carry(runner, found.reaped.swept)
@@ -150,7 +173,6 @@ class DurableWorker(Worker):
                 self._spawn(leased.job_id, partition, served, self._advance(runner, leased))
         elif isinstance(found, ForeignJob):
             self._spawn(found.job_id, partition, served, self.run_job(found.job_id, found.score))
-        return found
 
     def _spawn_carry(self, runner: Runner, entries: tuple[str, ...]) -> None:
         task = self.loop.create_task(children.carry(runner.store, entries))
@@ -226,6 +248,9 @@ class DurableWorker(Worker):
                 await runner.run_leased(ref, taken.job_id, taken.acquired)
             except (RedisError, OSError) as exc:
                 log.warning("redis error advancing %s/%s: %s", ref.workflow, ref.instance_id, exc)
+
+    def _free_slots(self) -> int:
+        return max(0, self.max_jobs - self.job_counter) if self.allow_pick_jobs else 0
 
     def _full(self) -> bool:
         return self.job_counter >= self.max_jobs or not self.allow_pick_jobs

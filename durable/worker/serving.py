@@ -20,7 +20,7 @@ from durable import keys
 from durable.cluster import AnyRedis
 from durable.membership import Membership
 from durable.store import Store
-from durable.worker.wake import Served, WakeListener, stop
+from durable.worker.wake import Served, TakeAhead, WakeListener, stop
 
 
 class Listeners:
@@ -34,12 +34,14 @@ class Listeners:
         poke: Callable[[str | None], None],
         busy: Callable[[], bool],
         name: str,
+        ahead: TakeAhead | None = None,
     ) -> None:
         self.redis = redis
         self.cap_s = cap_s
         self.poke = poke
         self.busy = busy
         self.name = name
+        self.ahead = ahead
         self.listeners: list[WakeListener] = []
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -51,7 +53,9 @@ class Listeners:
         groups = [[m] for m in markers] if isinstance(self.redis, RedisCluster) else [markers]
         for group in groups:
             self.listeners.append(
-                WakeListener(self.redis, group, self.cap_s, self.poke, self.busy, self.name)
+                WakeListener(
+                    self.redis, group, self.cap_s, self.poke, self.busy, self.name, self.ahead
+                )
             )
 
     def arm(self) -> None:
@@ -85,6 +89,7 @@ class Serving:
         poke: Callable[[], None],
         busy: Callable[[], bool],
         name: str,
+        ahead: TakeAhead | None = None,
     ) -> None:
         self.store = store
         self.poke = poke
@@ -92,7 +97,7 @@ class Serving:
         self.membership = Membership(store, f"{owner}#{secrets.token_hex(3)}", self._changed)
         self.served = Served([])
         self.markers: dict[str, int] = {}
-        self.listeners = Listeners(store.redis, cap_s, self._woken, busy, name)
+        self.listeners = Listeners(store.redis, cap_s, self._woken, busy, name, ahead)
         self._heartbeat: asyncio.Task[None] | None = None
 
     async def start(self) -> tuple[Served, Listeners]:

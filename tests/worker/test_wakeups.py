@@ -49,6 +49,27 @@ async def test_a_blocked_worker_takes_a_new_instance(
     await assert_eventually(lambda: blocked(redis, worker), 20)  # and it waits again
 
 
+async def take_behind_block(redis: Redis, proc: subprocess.Popen[bytes]) -> bool:
+    """Whether worker `proc` is blocked with a take waiting behind its BZPOPMIN: the take's
+    bytes sit unread in the blocked connection's query buffer (`qbuf`) until the block ends."""
+    name = f"{WAITER_NAME}{socket.gethostname()}:{proc.pid}"
+    for entry in await redis.client_list():
+        if entry.get("name") == name and "b" in entry.get("flags", ""):
+            return int(entry.get("qbuf", 0)) > 0
+    assert proc.poll() is None, f"worker {proc.pid} exited with {proc.returncode}"
+    return False
+
+
+async def test_a_blocked_worker_has_its_take_sent_behind_its_block(
+    procs: Procs, client: Client, redis: Redis
+) -> None:
+    worker = procs.start(lease_ttl="60 s")
+    await assert_eventually(lambda: take_behind_block(redis, worker), 20)
+    await client.create("held", instance_id="t1", params={"hold": 0})
+    await assert_eventually(lambda: complete(client, "held", "t1"), 20)
+    await assert_eventually(lambda: take_behind_block(redis, worker), 20)  # and again
+
+
 async def test_instances_created_at_once_wake_both_blocked_workers(
     procs: Procs, client: Client, redis: Redis
 ) -> None:
