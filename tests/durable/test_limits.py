@@ -278,3 +278,26 @@ async def test_the_sweep_forgets_an_empty_gate_and_runs_only_for_workflows_with_
         return None
 
     assert gate.start_sweep(store, [define_workflow("plain", fn)]) is None
+
+
+async def test_gate_calls_retried_after_a_lost_reply_change_nothing_more(store: Store) -> None:
+    # every gate call may be sent twice (its first reply lost); the second must count nothing
+    assert (await enter(store, "a", 100)).holds
+    for _ in range(2):
+        assert not (await enter(store, "b", 200)).holds  # in line once, not twice
+        assert not (await enter(store, "c", 300)).holds
+    first = await store.gate_leave("wf", "g", instance_id="a", below=1)
+    assert first.granted == (("b", 0),)
+    again = await store.gate_leave("wf", "g", instance_id="a", below=1)
+    assert again.granted == () and again.head == "c"  # no second slot handed out
+    assert await store.gate_holders("wf", "g") == {"b": 0}
+    assert (await store.gate_leave("wf", "g", instance_id="b", below=1)).granted == (("c", 0),)
+    assert await store.gate_holders("wf", "g") == {"c": 0}
+
+
+async def test_a_retried_start_is_counted_once_in_the_rate_window(store: Store) -> None:
+    assert (await enter(store, "a", 100, limit=0, rate=2)).holds
+    assert (await enter(store, "a", 100, limit=0, rate=2)).holds  # the same start again
+    assert (await enter(store, "b", 101, limit=0, rate=2)).holds  # the window's second start
+    blocked = await enter(store, "c", 102, limit=0, rate=2)
+    assert not blocked.holds and blocked.blocked == "rateLimit"
