@@ -89,6 +89,19 @@ local function complete_wait(run, key, head, seq, event_type, created)
   return rec
 end
 
+-- Something arrived for the instance (an event, a child's outcome): a waiting instance is
+-- queued to run now; a running one is told to run again once its execution ends ('wake').
+local function wake_instance(status)
+  if status == 'waiting' then
+    set_status('queued')
+    schedule(now)
+  elseif status == 'running' then
+    redis.call('HSET', ikey, 'wake', 1, 'updated', now)
+  else
+    redis.call('HSET', ikey, 'updated', now)
+  end
+end
+
 local function each_key(fn)
   local run = tonumber(hget('run')) or 0
   for r = tonumber(hget('run0')) or 0, run do  -- run0: the first run kept (durable/ticker.py)

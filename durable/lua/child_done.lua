@@ -16,12 +16,5 @@ if rec and not string.match(rec, '^{"s":"waiting"') then return {'dropped'} end
 if redis.call('HSETNX', ikey, 'c:' .. run .. ':' .. key, outcome .. '\n' .. tail) == 0 then
   return {'dropped'}  -- delivered before
 end
-if status == 'waiting' then
-  set_status('queued')
-  schedule(now)
-elseif status == 'running' then
-  redis.call('HSET', ikey, 'wake', 1, 'updated', now)
-else
-  redis.call('HSET', ikey, 'updated', now)
-end
+wake_instance(status)
 return {'ok'}

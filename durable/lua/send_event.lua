@@ -34,11 +34,6 @@ if status == 'waiting' then
       redis.call('HDEL', ikey, 'ewf', 'ewk', 'ew')
     end
   end
-  set_status('queued')
-  schedule(now)
-elseif status == 'running' then
-  redis.call('HSET', ikey, 'wake', 1, 'updated', now)
-else
-  redis.call('HSET', ikey, 'updated', now)
 end
+wake_instance(status)
 return {'ok', before[1], before[2], before[3] or '', before[4] or ''}
