@@ -37,7 +37,7 @@ from durable.runner import Runner
 from durable.settings import Settings
 from durable.store import Ref
 from durable.worker.ahead import TakeAheads
-from durable.worker.pipelining import Pipelining
+from durable.worker.pipelining import NodePipelines, Pipelining
 from durable.worker.serving import Listeners, Serving
 from durable.worker.wake import Served, block_cap_s
 
@@ -94,10 +94,12 @@ class DurableWorker(Worker):
         )
         self._ahead.attach(runner.store, runner.owner, TAKE_AHEAD_MS, serving)
         served, listener = await serving.start()
-        pipelining = None
-        if isinstance(runner.store.redis, Redis):  # not a cluster: see pipelining.py
+        pipelining: Pipelining | NodePipelines
+        if isinstance(runner.store.redis, Redis):  # see pipelining.py
             pipelining = Pipelining(self.pool.connection_pool, f"{WORKER_NAME}{runner.owner}")
-            runner.store.caller = pipelining.call
+        else:  # a Redis Cluster: a pipelined connection per node
+            pipelining = NodePipelines(runner.store.redis, f"{WORKER_NAME}{runner.owner}")
+        runner.store.caller = pipelining.call
         sweeper = gate.start_sweep(runner.store, runner.registry.values())
         try:
             await self._serve(runner, served, listener)
@@ -105,9 +107,8 @@ class DurableWorker(Worker):
             if sweeper is not None:
                 sweeper.cancel()
             await serving.close()
-            if pipelining is not None:
-                runner.store.caller = None
-                await pipelining.close()
+            runner.store.caller = None
+            await pipelining.close()
 
     async def _serve(self, runner: Runner, served: Served, listener: Listeners) -> None:
         """Take due work while there is a free slot and work is due in a partition served;

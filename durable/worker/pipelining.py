@@ -15,8 +15,11 @@ redis-py's retry would (every script is safe to run twice: docs/architecture.md,
 replies"). A call answered NOSCRIPT (Redis restarted, or its scripts were flushed) loads its
 script and is sent again.
 
-For a single Redis (or Sentinel's primary) only: on a cluster the store keeps redis-py's cluster
-client, which routes each call to its node.
+On a Redis Cluster, `NodePipelines` keeps one such connection per node and sends each call to
+the node that serves its keys' slot (all the keys of a durable script share one). A call a node
+answers with a redirect (MOVED or ASK: its slot moved) or cannot answer (the node is down, a
+failover under way) goes through redis-py's cluster client instead, which follows the redirect,
+refreshes its map of slots and retries; later calls then go to the new node.
 """
 
 from __future__ import annotations
@@ -24,12 +27,22 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    ConnectionError,
+    MovedError,
+    NoScriptError,
+    ResponseError,
+    TimeoutError,
+    TryAgainError,
+)
 
 RETRIES = 40  # as durable.worker.settings.redis_settings: rides out a Redis restart
 _BACKOFF = ExponentialBackoff(cap=2.0, base=0.05)
@@ -45,12 +58,20 @@ def pack(args: Sequence[Any]) -> bytes:
     return b"".join(parts)
 
 
-class Pipelining:
-    """Script calls over one connection of `pool`'s settings, pipelined (see the module)."""
+class ConnectionMaker(Protocol):
+    """What makes Pipelining's connection: a redis-py ConnectionPool, or a cluster node's."""
 
-    def __init__(self, pool: ConnectionPool, name: str = "") -> None:
+    def make_connection(self) -> AbstractConnection: ...
+
+
+class Pipelining:
+    """Script calls over one connection of `pool`'s settings, pipelined (see the module). A
+    dropped connection is retried `retries` times before the call fails."""
+
+    def __init__(self, pool: ConnectionMaker, name: str = "", retries: int = RETRIES) -> None:
         self.pool = pool
         self.name = name
+        self.retries = retries
         self.writes = 0  # pipelines sent: the network round trips of the calls
         self.calls = 0
         self._conn: AbstractConnection | None = None
@@ -75,7 +96,7 @@ class Pipelining:
                 load = True
             except _DROPPED:
                 failures += 1
-                if failures > RETRIES:
+                if failures > self.retries:
                     raise
                 await asyncio.sleep(_BACKOFF.compute(failures))
 
@@ -152,10 +173,10 @@ class Pipelining:
 
     async def _connected(self) -> AbstractConnection:
         if self._conn is None:  # the pool's settings, not one of its connections
-            self._conn = self.pool.make_connection()  # type: ignore[no-untyped-call]
+            self._conn = self.pool.make_connection()
             self._conn.client_name = self.name or None
         if not self._conn.is_connected:
-            await self._conn.connect()
+            await self._conn.connect()  # type: ignore[no-untyped-call]
         return self._conn
 
     def _fail(self, exc: BaseException) -> None:
@@ -167,3 +188,49 @@ class Pipelining:
         for future in waiting:
             if not future.done():
                 future.set_exception(error)
+
+
+# What sends a cluster call back to redis-py's cluster client: a slot that moved, a node that is
+# down or not serving.
+_REROUTE = (MovedError, AskError, TryAgainError, ClusterDownError, *_DROPPED)
+NODE_RETRIES = 1  # a node's connection dropped: once more, then the cluster client decides
+
+
+class _NodeConnections:
+    """Connections to one node of a cluster, made with the cluster client's settings."""
+
+    def __init__(self, node: ClusterNode) -> None:
+        self.node = node
+
+    def make_connection(self) -> AbstractConnection:
+        conn: AbstractConnection = self.node.connection_class(**self.node.connection_kwargs)
+        return conn
+
+
+class NodePipelines:
+    """On a Redis Cluster: a Pipelining per node, each call sent to its keys' node (see the
+    module)."""
+
+    def __init__(self, cluster: RedisCluster, name: str = "") -> None:
+        self.cluster = cluster
+        self.name = name
+        self.pipes: dict[str, Pipelining] = {}
+        self.rerouted = 0  # calls the cluster client carried instead
+
+    async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        node = self.cluster.get_node_from_key(keys[0]) if keys else None
+        if node is not None:
+            pipe = self.pipes.get(node.name)
+            if pipe is None:
+                pipe = Pipelining(_NodeConnections(node), self.name, NODE_RETRIES)
+                self.pipes[node.name] = pipe
+            try:
+                return await pipe.call(script, keys, args)
+            except _REROUTE:
+                self.rerouted += 1
+        return await script(keys=keys, args=args)
+
+    async def close(self) -> None:
+        pipes, self.pipes = list(self.pipes.values()), {}
+        for pipe in pipes:
+            await pipe.close()
