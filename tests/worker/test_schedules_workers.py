@@ -94,8 +94,11 @@ async def test_three_workers_start_one_instance_per_tick(
         return found if len(found) >= n else None
 
     await assert_eventually(lambda: some(3), 30)
-    # kill the worker that holds the ticker, once, while it ticks
-    holder = await assert_eventually(lambda: owner_pid(redis, client, TICKER, TICKER_ID), 20)
+    # kill the worker that holds the ticker, once, while it ticks: it holds the lease for a few
+    # milliseconds a second (a take a little ahead of the tick, the tick's start), so look often
+    holder = await assert_eventually(
+        lambda: owner_pid(redis, client, TICKER, TICKER_ID), 30, interval=0.001
+    )
     victim = next((p for p in workers if p.pid == holder), None)
     assert victim is not None
     victim.send_signal(signal.SIGKILL)
