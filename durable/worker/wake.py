@@ -33,6 +33,9 @@ log = logging.getLogger("durable.worker")
 # The longest an idle worker blocks: what a lost wake-up can cost, and the period of an idle
 # worker's two commands (BZPOPMIN, then a take): one command a second.
 BLOCK_CAP_S = 2.0
+# Event-loop turns a listener lets pass before it blocks again: an execution reaches its first
+# step in about three (its task, the workflow function's, a step's attempt).
+YIELDS = 3
 
 
 def block_cap_s(lease_ttl_ms: int) -> float:
@@ -117,11 +120,13 @@ class WakeListener:
     """BZPOPMIN on the wake markers, on a connection of its own (named `name` in CLIENT LIST),
     while its worker is idle.
 
-    `arm()` when a take found nothing due: the listener blocks (again) for up to `cap_s`, then
-    calls `poke(key)` with the marker it popped a member from, or `poke(None)` when the cap ran
-    out. `disarm()` when the worker has work: the listener does not block again until armed (a
-    BZPOPMIN already sent stays until it returns). A member popped while `busy()` (the worker has
-    no free slot) is put back, so another blocked worker gets it.
+    `arm()` when a take found nothing due: the listener blocks for up to `cap_s`, then calls
+    `poke(key)` with the marker it popped a member from, or `poke(None)` when the cap ran out,
+    and does not block again until armed again: the worker handles the wake-up first (the
+    process's one core goes to the work the wake-up brought, not to sending the next block).
+    `disarm()` when the worker has work: a BZPOPMIN already sent stays until it returns. A
+    member popped while `busy()` (the worker has no free slot) is put back, so another blocked
+    worker gets it.
 
     With `ahead`, a listener on one marker sends a take of that marker's partition in the same
     write, behind its BZPOPMIN: Redis answers a connection's commands in order, so the take runs
@@ -172,6 +177,12 @@ class WakeListener:
         delay = 0.1
         while True:
             await self.armed.wait()
+            # what is ready to run first: the work a wake-up just brought (its task, the
+            # workflow's, a step's) reaches its first step before the next block is sent
+            for _ in range(YIELDS):
+                await asyncio.sleep(0)
+            if not self.armed.is_set():
+                continue
             try:
                 popped, ticket, took = await self._block()
             except (RedisError, OSError) as exc:
@@ -186,6 +197,8 @@ class WakeListener:
                 self.poke(None)
                 continue
             delay = 0.1
+            # blocked again only when the worker idles again (it arms): first it handles this
+            self.armed.clear()
             if ticket is not None:
                 self.ahead.answered(ticket, took)  # type: ignore[union-attr]
             elif popped is None:
