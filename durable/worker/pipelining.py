@@ -13,7 +13,8 @@ calls in turn.
 A dropped connection fails every call in flight; each is then sent again after a backoff, as
 redis-py's retry would (every script is safe to run twice: docs/architecture.md, "Lost
 replies"). A call answered NOSCRIPT (Redis restarted, or its scripts were flushed) loads its
-script and is sent again.
+script and is sent again. Once the worker closes it (it is shutting down), the calls still to
+come (an execution handing its instance over) and those it failed go through the client.
 
 On a Redis Cluster, `NodePipelines` keeps one such connection per node and sends each call to
 the node that serves its keys' slot (all the keys of a durable script share one). A call a node
@@ -80,6 +81,7 @@ class Pipelining:
         self._scheduled = False
         self._connecting: asyncio.Task[None] | None = None
         self._reading: asyncio.Task[None] | None = None
+        self.closed = False
 
     async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         """EVALSHA of `script`: its reply (raises the script's error, or the connection's once
@@ -87,6 +89,8 @@ class Pipelining:
         command = pack(("EVALSHA", script.sha, len(keys), *keys, *args))
         failures, load = 0, False
         while True:
+            if self.closed:  # a hand-over during shutdown: the client carries it
+                return await script(keys=keys, args=args)
             try:
                 if load:
                     await self._send(pack(("SCRIPT", "LOAD", script.script)))
@@ -96,11 +100,16 @@ class Pipelining:
                 load = True
             except _DROPPED:
                 failures += 1
+                if self.closed:
+                    continue
                 if failures > self.retries:
                     raise
                 await asyncio.sleep(_BACKOFF.compute(failures))
 
     async def close(self) -> None:
+        """Fail the calls queued or in flight (their callers send them again, through the
+        client: calls made from now on do not use the connection)."""
+        self.closed = True
         for task in (self._connecting, self._reading):
             if task is not None:
                 task.cancel()
@@ -216,10 +225,11 @@ class NodePipelines:
         self.name = name
         self.pipes: dict[str, Pipelining] = {}
         self.rerouted = 0  # calls the cluster client carried instead
+        self.closed = False
 
     async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         node = self.cluster.get_node_from_key(keys[0]) if keys else None
-        if node is not None:
+        if node is not None and not self.closed:
             pipe = self.pipes.get(node.name)
             if pipe is None:
                 pipe = Pipelining(_NodeConnections(node), self.name, NODE_RETRIES)
@@ -231,6 +241,7 @@ class NodePipelines:
         return await script(keys=keys, args=args)
 
     async def close(self) -> None:
+        self.closed = True
         pipes, self.pipes = list(self.pipes.values()), {}
         for pipe in pipes:
             await pipe.close()

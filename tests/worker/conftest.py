@@ -22,9 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Procs:
-    def __init__(self, prefix: str) -> None:
+    """Worker processes of one test. Each writes its log to a file of its own (a pipe nobody
+    reads would block a worker that logs more than the pipe holds); the logs' ends are printed
+    when the test ends, which pytest shows when it failed."""
+
+    def __init__(self, prefix: str, logdir: Path) -> None:
         self.prefix = prefix
         self.redis_url = REDIS_URL
+        self.logdir = logdir
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(
@@ -47,25 +52,25 @@ class Procs:
             f"run_worker('tests.flows:workflows', lease_ttl={lease_ttl!r}, "
             f"concurrency={concurrency}, burst={burst})"
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code], env=env, cwd=ROOT, stderr=subprocess.PIPE
-        )
+        with (self.logdir / f"worker-{len(self.procs)}.log").open("wb") as log:
+            proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT, stderr=log)
         self.procs.append(proc)
         return proc
 
     def stop(self) -> None:
-        for proc in self.procs:
+        for n, proc in enumerate(self.procs):
             if proc.poll() is None:
                 proc.kill()
             proc.wait(10)
-            if proc.stderr:
-                proc.stderr.close()
+            lines = (self.logdir / f"worker-{n}.log").read_text(errors="replace").splitlines()
+            print(f"-- worker {n} (pid {proc.pid}), exit {proc.returncode}, last lines:")
+            print("\n".join(lines[-40:]))
 
 
 @pytest.fixture
-def procs(prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Procs]:
+def procs(prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Procs]:
     monkeypatch.setenv("DURABLE_PREFIX", prefix)  # tests.flows.counter_key, here and in workers
-    group = Procs(prefix)
+    group = Procs(prefix, tmp_path)
     yield group
     group.stop()
 

@@ -7,6 +7,7 @@ import re
 import signal
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
@@ -71,11 +72,11 @@ async def test_a_frozen_worker_late_write_is_refused(
 
 
 async def test_workers_and_clients_carry_on_after_a_redis_restart(
-    private_redis: PrivateRedis, prefix: str, monkeypatch: pytest.MonkeyPatch
+    private_redis: PrivateRedis, prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("DURABLE_PREFIX", prefix)
     monkeypatch.setenv("REDIS_URL", private_redis.url)
-    group = Procs(prefix)
+    group = Procs(prefix, tmp_path)
     settings = Settings(redis_url=private_redis.url, prefix=prefix, lease_ttl_ms=2000)
     c = Client(flows.workflows, settings)
     try:

@@ -74,3 +74,24 @@ async def test_a_call_after_the_connection_dropped_is_sent_again(
     await redis.client_kill_filter(_id=client_id)
     assert await pipelining.call(echo, [], ["after"]) == b"after"
     assert await own_connection() != [client_id]  # a new connection carried it
+
+
+async def test_calls_in_flight_or_made_after_closing_go_through_the_client(
+    redis: Redis, pipelining: Pipelining
+) -> None:
+    # a worker shutting down closes its pipeline while its executions hand their instances
+    # over: those calls, and the ones already queued or in flight, still get their replies,
+    # and the closed pipeline opens no connection again
+    echo = script(redis, "return ARGV[1]")
+    await pipelining.call(echo, [], ["warm"])
+    in_flight = [asyncio.ensure_future(pipelining.call(echo, [], [n])) for n in range(5)]
+    await asyncio.sleep(0)  # queued for the next write
+    closing = asyncio.ensure_future(pipelining.close())
+    during = asyncio.ensure_future(pipelining.call(echo, [], ["during"]))
+    await closing
+    after = await asyncio.wait_for(pipelining.call(echo, [], ["after"]), 5)
+    assert (after, await asyncio.wait_for(during, 5)) == (b"after", b"during")
+    found = await asyncio.wait_for(asyncio.gather(*in_flight), 5)
+    assert found == [str(n).encode() for n in range(5)]
+    clients = await redis.client_list()
+    assert [c for c in clients if c.get("name") == pipelining.name] == []
