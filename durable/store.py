@@ -258,10 +258,14 @@ def _lua_char(byte: int) -> str:
 
 
 def decode(value: Any) -> Any:
-    if isinstance(value, bytes):
+    """A reply with its bytes as str (a script's replies: bytes, integers, nested lists)."""
+    kind = type(value)
+    if kind is bytes:
         return value.decode()
-    if isinstance(value, list):
-        return [decode(v) for v in value]
+    if kind is list:
+        return [
+            v.decode() if type(v) is bytes else decode(v) if type(v) is list else v for v in value
+        ]
     return value
 
 
