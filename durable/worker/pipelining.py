@@ -135,10 +135,11 @@ class Pipelining:
         socket takes and the rest as it drains; the calls in flight are few, one per
         execution), connecting first when the connection is down."""
         self._scheduled = False
+        if self._connecting is not None:
+            return  # it writes once connected: the handshake (CLIENT SETNAME) reads replies too
         conn = self._conn
         if conn is None or conn._writer is None:  # not connected (redis-py's own test)
-            if self._connecting is None:
-                self._connecting = asyncio.ensure_future(self._connect_then_write())
+            self._connecting = asyncio.ensure_future(self._connect_then_write())
             return
         batch, self._pending = self._pending, []
         if not batch:
@@ -152,7 +153,7 @@ class Pipelining:
     async def _connect_then_write(self) -> None:
         try:
             await self._connected()
-        except _DROPPED as exc:
+        except Exception as exc:  # refused, or anything else: the calls waiting fail (and retry)
             self._fail(exc)
         else:
             self._connecting = None
@@ -175,7 +176,7 @@ class Pipelining:
                     future.set_exception(reply)
                 else:
                     future.set_result(reply)
-        except _DROPPED as exc:
+        except Exception as exc:  # redis-py has dropped the connection: the calls in flight fail
             self._fail(exc)
         finally:
             self._reading = None

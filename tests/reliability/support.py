@@ -7,9 +7,11 @@ package's modules (their fixtures stay theirs).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
@@ -45,7 +47,10 @@ class Workers:
         self.redis_url = redis_url
         self.prefix = prefix
         self.workflows = workflows
-        self.log_dir = log_dir
+        # each worker logs to a file of its own; stop() prints their ends (pytest shows them
+        # when the test failed)
+        self.own_logs = log_dir is None  # removed by stop()
+        self.log_dir = log_dir or tempfile.mkdtemp(prefix="durable-workers-")
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, lease_ttl: str = "2 s", concurrency: int = 50) -> subprocess.Popen[bytes]:
@@ -61,14 +66,10 @@ class Workers:
             f"worker.run_worker({self.workflows!r}, lease_ttl={lease_ttl!r}, "
             f"concurrency={concurrency})"
         )
-        log: Any = subprocess.DEVNULL
-        if self.log_dir is not None:
-            log = open(Path(self.log_dir) / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-        )
-        if log is not subprocess.DEVNULL:
-            log.close()  # the child holds its own descriptor
+        with (Path(self.log_dir) / f"worker-{len(self.procs)}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", code], env=env, cwd=ROOT, stdout=log, stderr=log
+            )
         self.procs.append(proc)
         return proc
 
@@ -81,10 +82,17 @@ class Workers:
         proc.wait(10)
 
     def stop(self) -> None:
-        for proc in self.procs:
+        for n, proc in enumerate(self.procs):
             if proc.poll() is None:
                 proc.kill()
             proc.wait(10)
+            log = Path(self.log_dir) / f"worker-{n}.log"
+            if log.exists():  # not after a stop() before
+                lines = log.read_text(errors="replace").splitlines()
+                print(f"-- worker {n} (pid {proc.pid}), exit {proc.returncode}, last lines:")
+                print("\n".join(lines[-40:]))
+        if self.own_logs:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
 def healthy(base: str) -> bool:

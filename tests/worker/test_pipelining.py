@@ -7,7 +7,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
@@ -95,3 +96,39 @@ async def test_calls_in_flight_or_made_after_closing_go_through_the_client(
     assert found == [str(n).encode() for n in range(5)]
     clients = await redis.client_list()
     assert [c for c in clients if c.get("name") == pipelining.name] == []
+
+
+class SlowHandshake:
+    """Connections whose handshake (CLIENT SETNAME, after the socket is open) takes a while."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+
+    def make_connection(self) -> AbstractConnection:
+        conn: AbstractConnection = self.pool.make_connection()  # type: ignore[no-untyped-call]
+        on_connect = conn.on_connect
+
+        async def slow() -> None:
+            await asyncio.sleep(0.05)
+            await on_connect()
+
+        conn.on_connect = slow  # type: ignore[method-assign]
+        return conn
+
+
+async def test_calls_made_while_connecting_wait_for_the_handshake(redis: Redis) -> None:
+    # a call made while the connection's handshake still reads its own replies is written after
+    # it: a reader started meanwhile would race the handshake for the socket
+    name = f"durable-test:{uuid.uuid4().hex[:8]}"
+    calls = Pipelining(SlowHandshake(redis.connection_pool), name=name)
+    echo = script(redis, "return ARGV[1]")
+    await echo(args=["load"])
+    try:
+        first = asyncio.ensure_future(calls.call(echo, [], ["first"]))
+        await asyncio.sleep(0.02)  # the socket is open, the handshake not done
+        second = asyncio.ensure_future(calls.call(echo, [], ["second"]))
+        found = await asyncio.wait_for(asyncio.gather(first, second), 5)
+        assert list(found) == [b"first", b"second"]
+        assert [c for c in await redis.client_list() if c.get("name") == name]
+    finally:
+        await calls.close()
