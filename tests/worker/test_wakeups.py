@@ -39,6 +39,23 @@ async def complete(client: Client, workflow: str, *ids: str) -> bool:
     return all([await status(client, workflow, i) == "complete" for i in ids])
 
 
+async def spread_ids(client: Client, workflow: str, count: int) -> list[str]:
+    """`count` instance ids, each in a partition of its own when there are several: a worker
+    serves its share of the partitions only (durable/membership.py), so instances that all
+    hash into one worker's share would never reach the other."""
+    layout = await client.store.open()
+    ids: list[str] = []
+    seen: set[str] = set()
+    n = 0
+    while len(ids) < count:
+        iid, n = f"s{n}", n + 1
+        space = layout.space_of(workflow, iid)
+        if layout.count == 1 or space not in seen:
+            seen.add(space)
+            ids.append(iid)
+    return ids
+
+
 async def test_a_blocked_worker_takes_a_new_instance(
     procs: Procs, client: Client, redis: Redis
 ) -> None:
@@ -76,7 +93,7 @@ async def test_instances_created_at_once_wake_both_blocked_workers(
     # two slots each, so no one worker can take them all: the other must wake too
     workers = [procs.start(lease_ttl="60 s", concurrency=2) for _ in range(2)]
     await assert_eventually(lambda: all_blocked(redis, *workers), 20)
-    ids = [f"s{n}" for n in range(8)]
+    ids = await spread_ids(client, "held", 12)
     await client.create_batch("held", [{"id": i, "params": {"hold": 1}} for i in ids])
     owners: set[int] = set()
 
