@@ -67,10 +67,15 @@ local function housekeep(limit)
   end
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', expiry_key, '-inf', now, 'LIMIT', 0, limit)) do
     bind(m)
-    redis.call('ZREM', expiry_key, m)
-    if redis.call('EXISTS', ikey) == 0 then
+    local ttl = redis.call('PTTL', ikey)
+    if ttl == -2 then  -- gone: out of the indexes
+      redis.call('ZREM', expiry_key, m)
       drop_from_indexes()
       expired = expired + 1
+    elseif ttl >= 0 then  -- due but not expired yet (the same millisecond): looked at again then
+      redis.call('ZADD', expiry_key, now + ttl + 1, m)
+    else  -- kept for good since (no expiry): nothing to drop
+      redis.call('ZREM', expiry_key, m)
     end
   end
   return recovered, expired

@@ -250,6 +250,25 @@ async def test_finished_instances_expire_and_leave_the_indexes(
     assert await redis.exists(keys.instance_key(store.space(REF), "wf", "i1")) == 0
 
 
+async def test_an_instance_due_to_expire_but_not_expired_yet_stays_in_the_expiry_set(
+    store: Store,
+) -> None:
+    # the expiry set's score and the keys' own expiry fall in the same millisecond: a reap in
+    # that millisecond finds the entry due while the keys still exist, and must look again
+    await store.create(REF, params="{}")
+    await terminate(store)
+    expiry = keys.expiry_key(store.space(REF))
+    ikey = keys.instance_key(store.space(REF), "wf", "i1")
+    await reply(store.redis.zadd(expiry, {"wf/i1": 0}))  # due, its keys not expired yet
+    assert await store.reap() == Reaped(recovered=0, expired=0)
+    assert await store.redis.zscore(expiry, "wf/i1") is not None  # kept, due again later
+    await reply(store.redis.delete(ikey))  # now expired
+    await reply(store.redis.zadd(expiry, {"wf/i1": 0}))
+    assert await store.reap() == Reaped(recovered=0, expired=1)
+    index = keys.workflow_index_key(store.space(REF), "wf")
+    assert await store.redis.zcard(index) == 0
+
+
 async def test_reap_clears_the_arq_markers_of_a_dead_workers_job(store: Store) -> None:
     await store.create(REF, params="{}")
     job = (await inst(store))["job"]
